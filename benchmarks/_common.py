@@ -1,0 +1,42 @@
+"""What every benchmark shares: repeated interleaved timing and the closing JSON line."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def best_of(rounds: int, *contenders: Callable[[], float]) -> list[float]:
+    """Run each contender ``rounds`` times, interleaved, and keep each one's best figure.
+
+    Interleaving spreads the noise of a shared machine over all contenders alike; the best
+    round is the one least disturbed by it.
+    """
+    figures: list[list[float]] = [[] for _ in contenders]
+    for _ in range(rounds):
+        for contender, results in zip(contenders, figures, strict=True):
+            results.append(contender())
+    return [max(results) for results in figures]
+
+
+def median_of(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def timed(function: Callable[[], Any]) -> float:
+    """Seconds that ``function()`` took, by the monotonic performance counter."""
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def report(name: str, figures: dict[str, Any]) -> None:
+    """Print the benchmark's figures as its last line: one JSON object."""
+    line = {"benchmark": name, "python": platform.python_version(), **figures}
+    sys.stdout.flush()
+    print(json.dumps(line, sort_keys=True))

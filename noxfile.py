@@ -1,0 +1,38 @@
+"""Nox sessions: tests, lint, typecheck, bench, docs (``nox -s NAME``)."""
+
+from __future__ import annotations
+
+import glob
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite; HYPOTHESIS_PROFILE=long for a long property run."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[test]", "mypy", "nox")
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmark; each prints its figures and ends with one JSON line."""
+    session.install("-e", ".")
+    for path in sorted(glob.glob("benchmarks/bench_*.py")):
+        session.run("python", path, *session.posargs)

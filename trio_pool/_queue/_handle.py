@@ -1,0 +1,161 @@
+"""`PoolQueue`: the handle that callers share to send requests through a pool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import attrs
+import trio
+
+from .._errors import PoolClosedError
+from .._metrics import QueueMetrics
+from .._pool import Pool
+from ._backlog import Backlog
+from ._gate import Gate, GateState
+from ._message import Message, Reply
+
+__all__ = ["PoolQueue", "PoolQueueStatistics"]
+
+Req = TypeVar("Req")
+Rsp = TypeVar("Rsp")
+
+
+@attrs.frozen
+class PoolQueueStatistics:
+    """A snapshot of a queue, from `PoolQueue.statistics`."""
+
+    pending: int
+    """Requests accepted and not yet dispatched or failed, the worker's current one included."""
+    buffered: int
+    """Requests in the queue's buffer, waiting for the worker."""
+    tasks_waiting_send: int
+    """Callers waiting for room in the queue (backpressure)."""
+    capacity: int
+    """How many requests the queue buffers before callers wait for room."""
+    is_failfast: bool
+    """Whether the failfast gate is shut."""
+    closed: bool
+    """Whether the queue is closed for good."""
+
+
+@attrs.define(eq=False)
+class PoolQueue(Generic[Req, Rsp]):
+    """A bounded queue of requests in front of a pool; made by `open_pool_queue`.
+
+    Share it freely between tasks: every call is answered in FIFO order with exactly one
+    outcome: the endpoint's response or error, `FailFastError`, `PoolClosedError`, or the
+    caller's own cancellation.
+    """
+
+    _pool: Pool[Any, Any, Req, Rsp]
+    _send: trio.MemorySendChannel[Message[Req, Rsp]]
+    _gate: Gate
+    _backlog: Backlog
+    _metrics: QueueMetrics | None
+    _capacity: int
+    _on_pool_failure: Callable[[str, BaseException], None]
+    _ready_nowait: Callable[[], None] | None = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._ready_nowait = getattr(self._pool, "ready_nowait", None)
+
+    async def call(self, request: Req) -> Rsp:
+        """Send ``request`` to an endpoint the pool picks and return its response.
+
+        Waits while the queue is full (backpressure). The endpoint's call runs in this
+        task, so cancelling the caller cancels the request, and the endpoint's own errors
+        are raised here unwrapped.
+
+        Raises:
+            FailFastError: the pool had no ready endpoint for ``failfast_timeout`` while this
+                request waited, or the gate was already shut.
+            PoolClosedError: the queue is closed; ``__cause__`` says why.
+        """
+        gate = self._gate
+        if gate.state is not GateState.OPEN:
+            await trio.lowlevel.checkpoint()
+            raise gate.refusal()
+        if self._backlog.pending == 0 and self._ready_nowait is not None:
+            # Fast path: nobody is ahead of us and the pool has an endpoint ready now, so
+            # going through the channel and the worker would only add two task switches.
+            # FIFO order holds because nothing is pending; the gate is open, so failfast
+            # has nothing to say.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                self._ready_nowait()
+            except trio.WouldBlock:
+                pass
+            except Exception as exc:
+                self._on_pool_failure(f"pool.ready_nowait() failed: {exc!r}", exc)
+                raise gate.closed_failure() from exc
+            else:
+                try:
+                    bound = self._pool.call(request)
+                except Exception as exc:
+                    self._on_pool_failure(f"pool.call() failed: {exc!r}", exc)
+                    raise gate.closed_failure() from exc
+                if self._metrics is not None:
+                    self._metrics.requests.inc()
+                    self._metrics.latency.observe(0.0)
+                response = await bound
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return response
+        reply: Reply[Rsp] = Reply()
+        self._backlog.enqueue()
+        if self._metrics is not None:
+            self._metrics.requests.inc()
+        try:
+            await self._send.send(Message(request, reply, trio.current_time()))
+        except BaseException as exc:
+            self._backlog.cancel_enqueue()
+            if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
+                raise gate.closed_failure() from None
+            raise
+        try:
+            bound = await reply.receive()
+        except BaseException:
+            reply.abandon()
+            raise
+        return await bound
+
+    @property
+    def is_failfast(self) -> bool:
+        """Whether the failfast gate is shut, so that new calls fail at once."""
+        return self._gate.state is GateState.SHUT
+
+    async def wait_available(self) -> None:
+        """Wait until the gate is open (at once if it is).
+
+        Raises:
+            PoolClosedError: the queue is or becomes closed.
+        """
+        await self._gate.wait_available()
+
+    @property
+    def closed_error(self) -> PoolClosedError | None:
+        """``None`` while the queue is open; then the `PoolClosedError` that calls raise."""
+        if self._gate.state is GateState.CLOSED:
+            return self._gate.closed_failure()
+        return None
+
+    async def wait_closed(self) -> PoolClosedError:
+        """Wait until the queue closes, and return the `PoolClosedError` that calls raise.
+
+        Its ``__cause__`` is the failure that closed the queue (discovery or the pool
+        raising), or ``None`` if the ``open_pool_queue`` block was left.
+        """
+        return await self._gate.wait_closed()
+
+    def statistics(self) -> PoolQueueStatistics:
+        """A snapshot of the queue's state."""
+        state = self._gate.state
+        channel = self._send.statistics()
+        return PoolQueueStatistics(
+            pending=self._backlog.pending,
+            buffered=channel.current_buffer_used,
+            tasks_waiting_send=channel.tasks_waiting_send,
+            capacity=self._capacity,
+            is_failfast=state is GateState.SHUT,
+            closed=state is GateState.CLOSED,
+        )

@@ -1,0 +1,115 @@
+"""`open_pool_queue`: the entry point that owns the queue's tasks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import trio
+
+from .._metrics import QueueMetrics
+from .._pool import Pool
+from .._update import Update
+from ._backlog import Backlog
+from ._gate import Gate
+from ._handle import PoolQueue
+from ._message import Message
+from ._worker import Worker, check_failfast_timeout
+
+__all__ = ["open_pool_queue"]
+
+Req = TypeVar("Req")
+Rsp = TypeVar("Rsp")
+
+# How long the pool gets to close its endpoints when the block is left.
+_POOL_CLOSE_GRACE = 5.0
+
+
+@asynccontextmanager
+async def open_pool_queue(
+    pool: Pool[Any, Any, Req, Rsp],
+    discovery: AsyncIterable[Update],
+    *,
+    capacity: int = 100,
+    failfast_timeout: float = 3.0,
+    metrics: QueueMetrics | None = None,
+) -> AsyncIterator[PoolQueue[Req, Rsp]]:
+    """Put a bounded queue in front of ``pool``, fed by ``discovery``; yield its handle.
+
+    Inside the block, three tasks run in a nursery of the queue's own: one applies each
+    discovery update to the pool the moment it arrives (idle or not), one runs
+    ``pool.drive()``, and one dispatches queued requests. Nothing outlives the block.
+
+    - ``discovery`` is any async iterable of updates: a memory receive channel, an async
+      generator, a built-in source. Its end is normal: the pool keeps its last endpoints.
+    - ``capacity`` requests wait in the queue; then callers wait for room.
+    - ``failfast_timeout``: when the worker holds a request and the pool has had no ready
+      endpoint for this long, that request and every queued one fail with
+      `FailFastError`, and so does every new call until the pool is ready again.
+    - ``metrics``: children from `QueueMetricFamilies.labels`, or ``None``.
+
+    If discovery raises, the pool raises, or discovery yields something that is not an
+    update, the queue closes: queued and later calls raise `PoolClosedError` with that
+    error as ``__cause__``. That does not raise out of the block;
+    ``queue.wait_closed()`` lets the application react.
+
+    Leaving the block closes the queue (waiting callers get `PoolClosedError`), cancels
+    the tasks, and awaits ``pool.aclose()`` if the pool has one, shielded, for at most
+    5 seconds. A single exception from the body propagates as itself, never wrapped in
+    an ``ExceptionGroup``; several at once (a bug in trio-pool beside one in the body)
+    propagate as a group.
+    """
+    if isinstance(capacity, bool) or not isinstance(capacity, int):
+        raise TypeError(f"capacity must be an int, got {capacity!r}")
+    if capacity < 0:
+        raise ValueError(f"capacity must be >= 0, got {capacity}")
+    failfast_timeout = check_failfast_timeout(failfast_timeout)
+    if not isinstance(discovery, AsyncIterable):
+        raise TypeError(
+            f"discovery must be an async iterable of updates, got {type(discovery).__name__}"
+        )
+    if metrics is not None and not isinstance(metrics, QueueMetrics):
+        raise TypeError(
+            f"metrics must come from QueueMetricFamilies.labels(), got {type(metrics).__name__}"
+        )
+
+    send, receive = trio.open_memory_channel[Message[Req, Rsp]](capacity)
+    gate = Gate(failfast_timeout, metrics)
+    backlog = Backlog(metrics.length if metrics is not None else None)
+    worker = Worker(pool, discovery, receive, gate, backlog, metrics)
+    queue = PoolQueue(pool, send, gate, backlog, metrics, capacity, worker.terminate)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(worker.run)
+            try:
+                yield queue
+            finally:
+                gate.close("the open_pool_queue block was left", None)
+                nursery.cancel_scope.cancel(reason="the open_pool_queue block was left")
+    except BaseExceptionGroup as group:
+        _raise_single(group)
+    finally:
+        await _close_pool(pool)
+
+
+def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:
+    single: BaseException = group
+    while isinstance(single, BaseExceptionGroup) and len(single.exceptions) == 1:
+        single = single.exceptions[0]
+    if single is group:
+        raise group
+    # Raise it as it was: without this, Python would record the group as its context.
+    context = single.__context__
+    try:
+        raise single
+    finally:
+        single.__context__ = context
+        del single, context
+
+
+async def _close_pool(pool: object) -> None:
+    aclose = getattr(pool, "aclose", None)
+    if aclose is not None:
+        with trio.move_on_after(_POOL_CLOSE_GRACE, shield=True):
+            await aclose()

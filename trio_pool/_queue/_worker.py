@@ -1,0 +1,244 @@
+"""The queue's background tasks: discovery, the pool's drive loop, and dispatch.
+
+Dispatch follows the seed's worker. It takes one request at a time, waits for the pool to
+select a ready endpoint under the failfast deadline, binds the request to it and hands the
+bound call back to the caller, who awaits it in its own task. When the deadline passes,
+the gate shuts, that request and every queued one fail with `FailFastError`, and the
+worker waits, with no deadline, for the pool to become ready again; then the gate opens.
+
+Discovery runs in its own task, so updates are applied the moment they arrive, whether
+or not requests flow: an idle queue never hoards them.
+
+A failure of discovery or of the pool is terminal. The worker stores the error in the
+gate *first*, then cancels its tasks, then fails the request it holds and everything
+queued, then closes the channel: a caller that arrives at any point sees the same error.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Any, Generic, NoReturn, TypeVar
+
+import attrs
+import trio
+
+from .._errors import PoolError
+from .._metrics import QueueMetrics
+from .._pool import Pool
+from .._update import Add, DoesNotExist, Remove, Reset, Update
+from ._backlog import Backlog
+from ._gate import Gate
+from ._message import Message
+
+__all__ = ["Worker", "apply_update"]
+
+Req = TypeVar("Req")
+Rsp = TypeVar("Rsp")
+
+logger = logging.getLogger("trio_pool.queue")
+
+# How long an async-generator discovery source gets to run its cleanup on exit.
+_DISCOVERY_CLOSE_GRACE = 1.0
+
+
+def apply_update(pool: Pool[Any, Any, Any, Any], update: Update) -> None:
+    """Apply one discovery update to ``pool``.
+
+    Raises ``TypeError`` if ``update`` is not an `Update`.
+    """
+    if isinstance(update, Reset):
+        pool.reset_pool(update.endpoints)
+    elif isinstance(update, Add):
+        for address, target in update.endpoints:
+            pool.add_endpoint(address, target)
+    elif isinstance(update, Remove):
+        for address in update.addresses:
+            pool.remove_endpoint(address)
+    elif isinstance(update, DoesNotExist):
+        pool.reset_pool(())
+    else:
+        raise TypeError(
+            f"discovery yielded {update!r} ({type(update).__name__}); "
+            "expected Reset, Add, Remove or DoesNotExist"
+        )
+
+
+@attrs.define(eq=False)
+class Worker(Generic[Req, Rsp]):
+    _pool: Pool[Any, Any, Req, Rsp]
+    _discovery: AsyncIterable[Update]
+    _receive: trio.MemoryReceiveChannel[Message[Req, Rsp]]
+    _gate: Gate
+    _backlog: Backlog
+    _metrics: QueueMetrics | None
+    _held: Message[Req, Rsp] | None = attrs.field(default=None, init=False)
+    _tasks: trio.Nursery | None = attrs.field(default=None, init=False)
+    _ready_nowait: Callable[[], None] | None = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._ready_nowait = getattr(self._pool, "ready_nowait", None)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run discovery, the pool's drive loop and dispatch until cancelled or terminated."""
+        try:
+            async with trio.open_nursery() as tasks:
+                self._tasks = tasks
+                tasks.start_soon(self._run_discovery, name="trio_pool discovery")
+                tasks.start_soon(self._run_drive, name="trio_pool drive")
+                tasks.start_soon(self._run_dispatch, name="trio_pool dispatch")
+                task_status.started()
+        finally:
+            self._fail_waiting()
+
+    def terminate(self, reason: str, cause: BaseException) -> None:
+        """Close the queue for good because of ``cause``; idempotent."""
+        if self._gate.close(reason, cause):
+            logger.warning("pool queue closed: %s", reason, exc_info=cause)
+        assert self._tasks is not None, "terminate() is only called once run() has started"
+        self._tasks.cancel_scope.cancel(reason=reason)
+
+    async def _until_terminated(self) -> NoReturn:
+        # terminate() cancelled this task's scope: this checkpoint raises Cancelled.
+        await trio.sleep_forever()
+
+    # -- discovery ------------------------------------------------------------------------
+
+    async def _run_discovery(self) -> None:
+        updates: AsyncIterator[Update] = aiter(self._discovery)
+        try:
+            while True:
+                try:
+                    update = await anext(updates)
+                except StopAsyncIteration:
+                    logger.debug("discovery ended; the pool keeps its last endpoints")
+                    return
+                except Exception as exc:
+                    self.terminate(f"discovery failed: {exc!r}", exc)
+                    return
+                try:
+                    apply_update(self._pool, update)
+                except Exception as exc:
+                    self.terminate(f"applying {update!r} failed: {exc!r}", exc)
+                    return
+                logger.debug("update applied: %r", update)
+        finally:
+            if inspect.isasyncgen(updates):
+                with trio.move_on_after(_DISCOVERY_CLOSE_GRACE, shield=True):
+                    await updates.aclose()
+
+    # -- the pool's drive loop ------------------------------------------------------------
+
+    async def _run_drive(self) -> None:
+        try:
+            await self._pool.drive()
+        except Exception as exc:
+            self.terminate(f"pool.drive() failed: {exc!r}", exc)
+            return
+        error = RuntimeError("pool.drive() returned; it must run until cancelled")
+        self.terminate(str(error), error)
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    async def _run_dispatch(self) -> NoReturn:
+        while True:
+            message = await self._receive.receive()
+            self._backlog.take()
+            self._held = message
+            if message.reply.abandoned:
+                self._finish_held()
+                continue
+            await self._dispatch(message)
+
+    async def _dispatch(self, message: Message[Req, Rsp]) -> None:
+        pool = self._pool
+        try:
+            selected = self._selected_nowait()
+        except Exception as exc:
+            self.terminate(f"pool.ready_nowait() failed: {exc!r}", exc)
+            await self._until_terminated()
+        if not selected:
+            try:
+                with trio.move_on_after(self._gate.failfast_timeout) as deadline:
+                    await pool.ready()
+            except Exception as exc:
+                self.terminate(f"pool.ready() failed: {exc!r}", exc)
+                await self._until_terminated()
+            if deadline.cancelled_caught:
+                await self._failfast()
+                return
+        if message.reply.abandoned:
+            # The caller left while the pool got ready; the selection is simply unused.
+            self._finish_held()
+            return
+        try:
+            bound = pool.call(message.request)
+        except Exception as exc:
+            self.terminate(f"pool.call() failed: {exc!r}", exc)
+            await self._until_terminated()
+        if self._metrics is not None:
+            self._metrics.latency.observe(trio.current_time() - message.enqueued_at)
+        self._finish_held()
+        message.reply.send_call(bound)
+
+    def _selected_nowait(self) -> bool:
+        # An endpoint that is ready now needs neither a deadline nor a trip through the
+        # scheduler; under load this is the common case.
+        if self._ready_nowait is None:
+            return False
+        try:
+            self._ready_nowait()
+        except trio.WouldBlock:
+            return False
+        return True
+
+    def _finish_held(self, error: PoolError | None = None) -> None:
+        held, self._held = self._held, None
+        assert held is not None, "the worker finishes only a request it holds"
+        self._backlog.finish()
+        if error is not None:
+            held.reply.send_error(error)
+
+    async def _failfast(self) -> None:
+        gate = self._gate
+        gate.shut()
+        self._finish_held(gate.failfast_failure())
+        self._drain(gate.failfast_failure)
+        try:
+            await self._pool.ready()
+        except Exception as exc:
+            self.terminate(f"pool.ready() failed: {exc!r}", exc)
+            await self._until_terminated()
+        gate.open()
+
+    def _drain(self, failure: Callable[[], PoolError]) -> None:
+        # receive_nowait also admits callers blocked in send(), so this empties the queue
+        # and its waiting senders alike.
+        while True:
+            try:
+                message = self._receive.receive_nowait()
+            except trio.WouldBlock:
+                return
+            self._backlog.take()
+            self._backlog.finish()
+            message.reply.send_error(failure())
+
+    def _fail_waiting(self) -> None:
+        gate = self._gate
+        # Normally the gate is closed already (terminate, or the block was left); if a bug
+        # brought us here, close it now so no caller waits forever.
+        gate.close("the pool queue stopped", None)
+        if self._held is not None:
+            self._finish_held(gate.closed_failure())
+        self._drain(gate.closed_failure)
+        self._receive.close()
+
+
+def check_failfast_timeout(failfast_timeout: float) -> float:
+    if isinstance(failfast_timeout, bool) or not isinstance(failfast_timeout, int | float):
+        raise TypeError(f"failfast_timeout must be a number, got {failfast_timeout!r}")
+    if math.isnan(failfast_timeout) or failfast_timeout <= 0:
+        raise ValueError(f"failfast_timeout must be > 0, got {failfast_timeout!r}")
+    return float(failfast_timeout)
