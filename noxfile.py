@@ -36,3 +36,10 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".")
     for path in sorted(glob.glob("benchmarks/bench_*.py")):
         session.run("python", path, *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The docs site, built strictly (any warning fails) into site/."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
