@@ -96,7 +96,7 @@ class MockPool:
         self.in_flight += 1
         return BoundCall(self.respond(request), self._call_done)
 
-    def _call_done(self) -> None:
+    def _call_done(self, outcome: object) -> None:
         self.in_flight -= 1
 
     async def aclose(self) -> None:

@@ -9,18 +9,31 @@ recovers::
         response = await queue.call(request)
 """
 
+from ._backoff import Backoff as Backoff
+from ._baseline import RandomPool as RandomPool
+from ._baseline import RoundRobinPool as RoundRobinPool
+from ._bound import BoundCall as BoundCall
+from ._bound import CallOutcome as CallOutcome
 from ._endpoint import Endpoint as Endpoint
 from ._errors import FailFastError as FailFastError
 from ._errors import PoolClosedError as PoolClosedError
 from ._errors import PoolError as PoolError
+from ._load import Load as Load
+from ._load import LoadTracker as LoadTracker
+from ._load import PeakEwma as PeakEwma
+from ._load import PendingRequests as PendingRequests
 from ._metrics import QUEUE_LATENCY_BUCKETS as QUEUE_LATENCY_BUCKETS
+from ._metrics import PoolMetricFamilies as PoolMetricFamilies
+from ._metrics import PoolMetrics as PoolMetrics
 from ._metrics import QueueMetricFamilies as QueueMetricFamilies
 from ._metrics import QueueMetrics as QueueMetrics
+from ._p2c import P2CPool as P2CPool
 from ._pool import Pool as Pool
 from ._queue import PoolQueue as PoolQueue
 from ._queue import PoolQueueStatistics as PoolQueueStatistics
 from ._queue import apply_update as apply_update
 from ._queue import open_pool_queue as open_pool_queue
+from ._ready_cache import PoolStatistics as PoolStatistics
 from ._update import Add as Add
 from ._update import DoesNotExist as DoesNotExist
 from ._update import Remove as Remove
@@ -32,18 +45,31 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "QUEUE_LATENCY_BUCKETS",
     "Add",
+    "Backoff",
+    "BoundCall",
+    "CallOutcome",
     "DoesNotExist",
     "Endpoint",
     "FailFastError",
+    "Load",
+    "LoadTracker",
+    "P2CPool",
+    "PeakEwma",
+    "PendingRequests",
     "Pool",
     "PoolClosedError",
     "PoolError",
+    "PoolMetricFamilies",
+    "PoolMetrics",
     "PoolQueue",
     "PoolQueueStatistics",
+    "PoolStatistics",
     "QueueMetricFamilies",
     "QueueMetrics",
+    "RandomPool",
     "Remove",
     "Reset",
+    "RoundRobinPool",
     "Update",
     "apply_update",
     "open_pool_queue",

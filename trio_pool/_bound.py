@@ -2,42 +2,66 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
-__all__ = ["BoundCall"]
+__all__ = ["BoundCall", "CallOutcome"]
 
 Rsp = TypeVar("Rsp")
 
 
+class CallOutcome(enum.Enum):
+    """How a bound call ended, as its ``on_done`` callback is told."""
+
+    OK = "ok"
+    """The endpoint returned a response."""
+    FAILED = "failed"
+    """The endpoint raised an ``Exception``."""
+    CANCELLED = "cancelled"
+    """The caller was cancelled (or another ``BaseException`` went through) mid-call."""
+    DROPPED = "dropped"
+    """The call was closed without ever being awaited: its caller left first."""
+
+
 class BoundCall(Generic[Rsp]):
-    """An awaitable that runs ``on_done`` exactly once, however the call ends.
+    """An awaitable that reports, exactly once, how the call ended.
 
     A pool counts a request against its endpoint when it binds it (so the very next pick
     already sees the load) and must stop counting it whatever happens next: the call
     returns, raises, is cancelled, or is never awaited at all because its caller left.
     Awaiting runs ``coroutine``; ``close()`` drops it unawaited. Either way ``on_done``
-    runs once.
+    runs once, with the `CallOutcome`.
     """
 
     __slots__ = ("_coroutine", "_on_done")
 
-    def __init__(self, coroutine: Coroutine[Any, Any, Rsp], on_done: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        coroutine: Coroutine[Any, Any, Rsp],
+        on_done: Callable[[CallOutcome], None],
+    ) -> None:
         self._coroutine = coroutine
-        self._on_done: Callable[[], None] | None = on_done
+        self._on_done: Callable[[CallOutcome], None] | None = on_done
 
     def __await__(self) -> Generator[Any, None, Rsp]:
         try:
-            return (yield from self._coroutine.__await__())
-        finally:
-            self._done()
+            response = yield from self._coroutine.__await__()
+        except Exception:
+            self._done(CallOutcome.FAILED)
+            raise
+        except BaseException:
+            self._done(CallOutcome.CANCELLED)
+            raise
+        self._done(CallOutcome.OK)
+        return response
 
     def close(self) -> None:
         """Drop the call unawaited, ending its accounting."""
         self._coroutine.close()
-        self._done()
+        self._done(CallOutcome.DROPPED)
 
-    def _done(self) -> None:
+    def _done(self, outcome: CallOutcome) -> None:
         on_done, self._on_done = self._on_done, None
         if on_done is not None:
-            on_done()
+            on_done(outcome)

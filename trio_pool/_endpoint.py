@@ -19,8 +19,18 @@ class Endpoint(Protocol[Req_contra, Rsp_co]):
 
     An endpoint whose ``ready()`` raises is not fatal: the pool logs it, re-creates it from
     the factory after an exponential backoff, and balances over the others meanwhile.
-    ``aclose()`` is called once when the endpoint is evicted or the pool closes; a pool calls
-    it only if the endpoint has it, so an endpoint with nothing to release may leave it out.
+
+    Optional methods, used when an endpoint has them (so they are not part of the
+    protocol's type):
+
+    - ``async aclose() -> None``: release what the endpoint holds (connections, tasks).
+      Called once when the endpoint is evicted or the pool closes, after the calls still
+      running on it have ended.
+    - ``ready_nowait() -> None``: return if the endpoint can take one more request right
+      now, raise ``trio.WouldBlock`` if it cannot, raise anything else if it failed. With
+      it, the shipped pools need no task to learn that an endpoint is ready, and keep it
+      in their ready list between calls. It must count calls already bound to the
+      endpoint but not started yet.
     """
 
     async def ready(self) -> None:
@@ -29,8 +39,4 @@ class Endpoint(Protocol[Req_contra, Rsp_co]):
 
     async def call(self, request: Req_contra) -> Rsp_co:
         """Send ``request`` and return its response, or raise the endpoint's own error."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release what the endpoint holds (connections, tasks); called when it is evicted."""
         ...

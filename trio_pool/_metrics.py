@@ -20,7 +20,13 @@ from typing import TypeVar
 import attrs
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["QUEUE_LATENCY_BUCKETS", "QueueMetricFamilies", "QueueMetrics"]
+__all__ = [
+    "QUEUE_LATENCY_BUCKETS",
+    "PoolMetricFamilies",
+    "PoolMetrics",
+    "QueueMetricFamilies",
+    "QueueMetrics",
+]
 
 _Metric = TypeVar("_Metric", Gauge, Counter, Histogram)
 
@@ -152,4 +158,79 @@ class QueueMetricFamilies:
             gate_open_time=child(self.gate_open_time),
             gate_shut_time=child(self.gate_shut_time),
             failfast_timeout=child(self.failfast_timeout),
+        )
+
+
+@attrs.frozen
+class PoolMetrics:
+    """The metrics of one pool: children of `PoolMetricFamilies` bound to label values."""
+
+    endpoints: Gauge
+    """Endpoints in the pool, whatever their state."""
+    updates_reset: Counter
+    """Resets that changed the pool."""
+    updates_add: Counter
+    """Adds that changed the pool (a new endpoint, or a new target)."""
+    updates_remove: Counter
+    """Removes of an endpoint the pool held."""
+    endpoint_failures: Counter
+    """Endpoints whose readiness failed (each then backs off and is re-created)."""
+
+
+@attrs.frozen
+class PoolMetricFamilies:
+    """Pool metric families, registered on one registry; ``labels()`` binds one pool."""
+
+    endpoints: Gauge
+    updates: Counter
+    endpoint_failures: Counter
+    labelnames: tuple[str, ...] = ()
+
+    @classmethod
+    def register(
+        cls,
+        registry: CollectorRegistry,
+        *,
+        prefix: str = "trio_pool",
+        labelnames: Sequence[str] = (),
+    ) -> PoolMetricFamilies:
+        """Create ``{prefix}_endpoints``, ``{prefix}_updates_total{op}`` and
+        ``{prefix}_endpoint_failures_total`` on ``registry``."""
+        names = tuple(labelnames)
+        if "op" in names:
+            raise ValueError("the label name 'op' is taken by the updates counter")
+        return cls(
+            endpoints=Gauge(
+                f"{prefix}_endpoints",
+                "Endpoints in the pool",
+                labelnames=names,
+                registry=registry,
+            ),
+            updates=Counter(
+                f"{prefix}_updates",
+                "Discovery updates that changed the pool, by op",
+                labelnames=(*names, "op"),
+                registry=registry,
+            ),
+            endpoint_failures=Counter(
+                f"{prefix}_endpoint_failures",
+                "Endpoints whose readiness failed",
+                labelnames=names,
+                registry=registry,
+            ),
+            labelnames=names,
+        )
+
+    def labels(self, **labelvalues: str) -> PoolMetrics:
+        """The children for one pool, bound to ``labelvalues`` (one per label name)."""
+
+        def child(family: _Metric) -> _Metric:
+            return family.labels(**labelvalues) if self.labelnames else family
+
+        return PoolMetrics(
+            endpoints=child(self.endpoints),
+            updates_reset=self.updates.labels(**labelvalues, op="reset"),
+            updates_add=self.updates.labels(**labelvalues, op="add"),
+            updates_remove=self.updates.labels(**labelvalues, op="remove"),
+            endpoint_failures=child(self.endpoint_failures),
         )

@@ -41,7 +41,15 @@ def _check_address(address: object, seen: set[object], what: str) -> None:
     seen.add(address)
 
 
+class _Pairs(tuple[tuple[Any, Any], ...]):
+    """Endpoint pairs already validated: validating them again is free."""
+
+    __slots__ = ()
+
+
 def _endpoint_pairs(value: object) -> tuple[tuple[Any, Any], ...]:
+    if type(value) is _Pairs:
+        return value
     items = _collection(value, "endpoints")
     pairs: list[tuple[Any, Any]] = []
     seen: set[object] = set()
@@ -56,7 +64,7 @@ def _endpoint_pairs(value: object) -> tuple[tuple[Any, Any], ...]:
         address, target = item
         _check_address(address, seen, "endpoints")
         pairs.append((address, target))
-    return tuple(pairs)
+    return _Pairs(pairs)
 
 
 def _addresses(value: object) -> tuple[Any, ...]:

@@ -1,0 +1,152 @@
+"""Load estimates that a pool compares endpoints by: Peak-EWMA and pending requests.
+
+Peak-EWMA (Finagle's, as in tower's ``load::PeakEwma``) estimates an endpoint's latency
+and multiplies it by its requests in flight plus one. The estimate
+
+- jumps to an observed round-trip time at once if it is higher than the current value
+  (the *peak*: a slowdown is believed immediately);
+- otherwise moves toward it as an exponentially weighted moving average whose weight on
+  the past is ``exp(-elapsed / decay)``, ``elapsed`` being the time since the last
+  observation;
+- between observations decays toward zero the same way, as if zeros were observed, so
+  an endpoint that looked slow and got no traffic is eventually tried again.
+
+A failed request must never make an endpoint look fast, or an endpoint that fails
+quickly would attract all traffic: a failure is observed as at least
+``failure_penalty`` seconds. A request cancelled by its caller says only that the
+round trip took *at least* that long, so it may raise the estimate but never lower it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import attrs
+
+from ._bound import CallOutcome
+
+__all__ = ["Load", "LoadTracker", "PeakEwma", "PendingRequests"]
+
+
+class LoadTracker(Protocol):
+    """The load of one endpoint: a cost to compare, and the accounting of its calls."""
+
+    in_flight: int
+
+    def cost(self, now: float) -> float:
+        """The endpoint's load at ``now``: lower is better."""
+        ...
+
+    def start(self, now: float) -> None:
+        """A request was bound to the endpoint at ``now``."""
+        ...
+
+    def end(self, started: float, now: float, outcome: CallOutcome) -> None:
+        """A request bound at ``started`` ended at ``now`` with ``outcome``."""
+        ...
+
+
+class Load(Protocol):
+    """A load policy: makes one `LoadTracker` per endpoint."""
+
+    def tracker(self, now: float) -> LoadTracker:
+        """A tracker for an endpoint created at ``now``."""
+        ...
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.name} must be a number, got {value!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{attribute.name} must be a positive finite number, got {value!r}")
+
+
+@attrs.frozen
+class PendingRequests:
+    """Load = requests in flight on the endpoint."""
+
+    def tracker(self, now: float) -> LoadTracker:
+        return _PendingTracker()
+
+
+class _PendingTracker:
+    __slots__ = ("in_flight",)
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+
+    def cost(self, now: float) -> float:
+        return float(self.in_flight)
+
+    def start(self, now: float) -> None:
+        self.in_flight += 1
+
+    def end(self, started: float, now: float, outcome: CallOutcome) -> None:
+        self.in_flight -= 1
+
+
+@attrs.frozen
+class PeakEwma:
+    """Load = peak-sensitive EWMA of latency x (requests in flight + 1).
+
+    Args:
+        default_rtt: the estimate, in seconds, of an endpoint with no observation yet.
+        decay: the time constant, in seconds, of the moving average and of the decay
+            toward zero between observations.
+        failure_penalty: a failed request counts as a round trip of at least this many
+            seconds. Keep it well above your slowest healthy latency.
+    """
+
+    default_rtt: float = attrs.field(default=0.03, validator=_positive)
+    decay: float = attrs.field(default=10.0, validator=_positive)
+    failure_penalty: float = attrs.field(default=1.0, validator=_positive)
+
+    def tracker(self, now: float) -> LoadTracker:
+        return _PeakEwmaTracker(self, now)
+
+
+class _PeakEwmaTracker:
+    __slots__ = ("_config", "estimate", "in_flight", "stamp")
+
+    def __init__(self, config: PeakEwma, now: float) -> None:
+        self._config = config
+        self.estimate = config.default_rtt
+        self.stamp = now
+        self.in_flight = 0
+
+    def _weight(self, now: float) -> float:
+        elapsed = now - self.stamp
+        return math.exp(-elapsed / self._config.decay) if elapsed > 0 else 1.0
+
+    def current(self, now: float) -> float:
+        """The latency estimate at ``now``, decayed since the last observation."""
+        return self.estimate * self._weight(now)
+
+    def cost(self, now: float) -> float:
+        return self.estimate * self._weight(now) * (self.in_flight + 1)
+
+    def start(self, now: float) -> None:
+        self.in_flight += 1
+
+    def end(self, started: float, now: float, outcome: CallOutcome) -> None:
+        self.in_flight -= 1
+        rtt = now - started
+        if outcome is CallOutcome.FAILED:
+            rtt = max(rtt, self._config.failure_penalty)
+        elif outcome is CallOutcome.CANCELLED:
+            if rtt <= self.current(now):
+                return
+        elif outcome is CallOutcome.DROPPED:
+            return
+        self.observe(rtt, now)
+
+    def observe(self, rtt: float, now: float) -> None:
+        """Fold one round-trip time, observed at ``now``, into the estimate."""
+        weight = self._weight(now)
+        decayed = self.estimate * weight
+        if rtt > decayed:
+            self.estimate = rtt
+        else:
+            self.estimate = decayed + rtt * (1.0 - weight)
+        self.stamp = max(self.stamp, now)
