@@ -43,3 +43,16 @@ def docs(session: nox.Session) -> None:
     """The docs site, built strictly (any warning fails) into site/."""
     session.install("-e", ".[docs]")
     session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
+def chaos(session: nox.Session) -> None:
+    """The chaos suite and the pools' conformance checks, 10,000 examples each."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest",
+        "tests/test_chaos.py",
+        "tests/test_testing.py",
+        *session.posargs,
+        env={"HYPOTHESIS_PROFILE": "long"},
+    )

@@ -9,8 +9,7 @@ import trio.testing
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from trio_pool import FailFastError, QueueMetricFamilies, Update, open_pool_queue
-
-from .mock_pool import MockPool
+from trio_pool.testing import MockPool
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
@@ -37,7 +36,7 @@ async def test_queue_metrics_follow_what_happened(
             await trio.testing.wait_all_tasks_blocked()
             assert sample(registry, "lb_queue_length", **labels) == 2, "one is held"
             await trio.sleep(0.3)
-            pool.set_ready(True)
+            pool.handle.set_ready(True)
         assert sample(registry, "lb_queue_length", **labels) == 0
         assert sample(registry, "lb_queue_requests_total", **labels) == 3
         assert sample(registry, "lb_queue_latency_seconds_count", **labels) == 3
@@ -45,7 +44,7 @@ async def test_queue_metrics_follow_what_happened(
         assert sample(registry, "lb_queue_latency_seconds_bucket", le="0.05", **labels) == 0
         assert sample(registry, "lb_queue_latency_seconds_bucket", le="0.5", **labels) == 3
 
-        pool.set_ready(False)
+        pool.handle.set_ready(False)
         wall[0] += 10
         with pytest.raises(FailFastError):
             await queue.call("x")
@@ -55,7 +54,7 @@ async def test_queue_metrics_follow_what_happened(
             await queue.call("refused at the gate")
         assert sample(registry, "lb_queue_requests_total", **labels) == 4, "refusals uncounted"
         wall[0] += 10
-        pool.set_ready(True)
+        pool.handle.set_ready(True)
         await queue.wait_available()
         assert sample(registry, "lb_queue_gate_open_total", **labels) == 1
         assert sample(registry, "lb_queue_gate_open_time_seconds", **labels) == wall[0]

@@ -20,8 +20,7 @@ from trio_pool import (
     Update,
     open_pool_queue,
 )
-
-from .mock_pool import MockPool
+from trio_pool.testing import MockPool
 
 FAILFAST = 3.0
 
@@ -38,18 +37,18 @@ async def open_queue(
 
 async def test_processes_requests() -> None:
     pool = MockPool()
-    pool.set_ready(True)
+    pool.handle.set_ready(True)
     async with open_queue(pool) as (queue, _):
         assert await queue.call("a") == ("response", "a")
         assert await queue.call("b") == ("response", "b")
-    assert pool.requests == ["a", "b"]
-    assert pool.in_flight == 0
+    assert pool.handle.requests == ["a", "b"]
+    assert pool.handle.in_flight == 0
 
 
 @pytest.mark.parametrize("fast_path", [True, False])
 async def test_many_tasks_share_a_queue(fast_path: bool) -> None:
     pool = MockPool(fast_path=fast_path)
-    pool.set_ready(True)
+    pool.handle.set_ready(True)
     results: dict[int, Any] = {}
 
     async def caller(i: int) -> None:
@@ -59,7 +58,7 @@ async def test_many_tasks_share_a_queue(fast_path: bool) -> None:
         for i in range(20):
             nursery.start_soon(caller, i)
     assert results == {i: ("response", i) for i in range(20)}
-    assert sorted(pool.requests) == list(range(20))
+    assert sorted(pool.handle.requests) == list(range(20))
 
 
 async def test_requests_are_dispatched_in_fifo_order() -> None:
@@ -68,8 +67,8 @@ async def test_requests_are_dispatched_in_fifo_order() -> None:
         for i in range(5):
             nursery.start_soon(queue.call, i)
             await trio.testing.wait_all_tasks_blocked()
-        pool.set_ready(True)
-    assert pool.requests == [0, 1, 2, 3, 4]
+        pool.handle.set_ready(True)
+    assert pool.handle.requests == [0, 1, 2, 3, 4]
 
 
 async def test_capacity_limits_the_queue(autojump_clock: trio.testing.MockClock) -> None:
@@ -81,8 +80,8 @@ async def test_capacity_limits_the_queue(autojump_clock: trio.testing.MockClock)
         stats = queue.statistics()
         # One request is held by the worker, two fill the buffer, the last caller waits.
         assert (stats.pending, stats.buffered, stats.tasks_waiting_send) == (4, 2, 1)
-        pool.set_ready(True)
-    assert pool.requests == [0, 1, 2, 3]
+        pool.handle.set_ready(True)
+    assert pool.handle.requests == [0, 1, 2, 3]
     assert queue.statistics().pending == 0
 
 
@@ -94,10 +93,10 @@ async def test_updates_are_applied_while_a_request_is_pending() -> None:
         await updates.send(Reset([("a", 1), ("b", 2)]))
         await updates.send(Remove(["a"]))
         await trio.testing.wait_all_tasks_blocked()
-        assert pool.endpoints == {"b": 2}
-        assert pool.requests == [], "the request is still waiting for the pool"
-        pool.set_ready(True)
-    assert pool.requests == ["waiting"]
+        assert pool.handle.endpoints == {"b": 2}
+        assert pool.handle.requests == [], "the request is still waiting for the pool"
+        pool.handle.set_ready(True)
+    assert pool.handle.requests == ["waiting"]
 
 
 async def test_updates_are_applied_while_idle() -> None:
@@ -107,25 +106,25 @@ async def test_updates_are_applied_while_idle() -> None:
         await updates.send(Add([("b", 2), ("a", 3)]))
         await updates.send(Remove(["b"]))
         await trio.testing.wait_all_tasks_blocked()
-        assert pool.changes == [
+        assert pool.handle.changes == [
             ("reset", (("a", 1),)),
             ("add", "b", 2),
             ("add", "a", 3),
             ("remove", "b"),
         ]
-    assert pool.requests == []
+    assert pool.handle.requests == []
 
 
 async def test_discovery_ending_is_normal() -> None:
     pool = MockPool()
-    pool.set_ready(True)
+    pool.handle.set_ready(True)
     async with open_queue(pool) as (queue, updates):
         await updates.send(Reset([("a", 1)]))
         await updates.aclose()
         await trio.testing.wait_all_tasks_blocked()
         assert queue.closed_error is None
         assert await queue.call("after") == ("response", "after")
-        assert pool.endpoints == {"a": 1}, "the pool keeps its last endpoints"
+        assert pool.handle.endpoints == {"a": 1}, "the pool keeps its last endpoints"
 
 
 async def test_discovery_error_closes_the_queue() -> None:
@@ -144,8 +143,8 @@ async def test_discovery_error_closes_the_queue() -> None:
         assert info.value.__cause__ is failure
         assert queue.closed_error is not None
         assert queue.closed_error.__cause__ is failure
-    assert pool.endpoints == {"a": 1}
-    assert pool.requests == []
+    assert pool.handle.endpoints == {"a": 1}
+    assert pool.handle.requests == []
 
 
 async def test_discovery_yielding_a_non_update_closes_the_queue() -> None:
@@ -158,7 +157,7 @@ async def test_discovery_yielding_a_non_update_closes_the_queue() -> None:
         closed = await queue.wait_closed()
     assert isinstance(closed.__cause__, TypeError)
     assert "expected Reset, Add, Remove or DoesNotExist" in str(closed.__cause__)
-    assert pool.changes == [], "a malformed update never reaches the pool"
+    assert pool.handle.changes == [], "a malformed update never reaches the pool"
 
 
 async def test_pool_error_while_a_request_is_pending() -> None:
@@ -175,30 +174,30 @@ async def test_pool_error_while_a_request_is_pending() -> None:
         nursery.start_soon(caller)
         nursery.start_soon(caller)
         await trio.testing.wait_all_tasks_blocked()
-        pool.fail_drive(failure)
+        pool.handle.fail_drive(failure)
     assert [o.__cause__ for o in outcomes] == [failure, failure]
-    assert pool.requests == []
+    assert pool.handle.requests == []
 
 
 async def test_pool_error_after_ready() -> None:
     pool = MockPool()
-    pool.set_ready(True)
+    pool.handle.set_ready(True)
     failure = RuntimeError("pool broke")
     async with open_queue(pool) as (queue, _):
         assert await queue.call("ok") == ("response", "ok")
-        pool.fail_drive(failure)
+        pool.handle.fail_drive(failure)
         await trio.testing.wait_all_tasks_blocked()
         with pytest.raises(PoolClosedError, match=r"pool\.drive\(\) failed") as info:
             await queue.call("late")
         assert info.value.__cause__ is failure
-    assert pool.requests == ["ok"]
+    assert pool.handle.requests == ["ok"]
 
 
 async def test_pool_ready_error_closes_the_queue() -> None:
     pool = MockPool(fast_path=False)
     failure = RuntimeError("ready broke")
     async with open_queue(pool) as (queue, _):
-        pool.fail_ready(failure)
+        pool.handle.fail_ready(failure)
         with pytest.raises(PoolClosedError, match=r"pool\.ready\(\) failed") as info:
             await queue.call("x")
         assert info.value.__cause__ is failure
@@ -230,7 +229,7 @@ async def test_leaving_the_block_terminates(autojump_clock: trio.testing.MockClo
         await trio.testing.wait_all_tasks_blocked()
     assert len(outcomes) == 3
     assert all(o.__cause__ is None for o in outcomes)
-    assert pool.closed, "the pool's endpoints are closed when the block is left"
+    assert pool.handle.closed, "the pool's endpoints are closed when the block is left"
     assert queue.statistics().pending == 0
     with pytest.raises(PoolClosedError):
         await queue.call("after")
@@ -257,11 +256,11 @@ async def test_failfast(autojump_clock: trio.testing.MockClock) -> None:
         assert trio.current_time() == start + FAILFAST, "a shut gate refuses at once"
 
         await trio.sleep(10)
-        pool.set_ready(True)
+        pool.handle.set_ready(True)
         await queue.wait_available()
         assert not queue.is_failfast
         assert await queue.call("recovered") == ("response", "recovered")
-    assert pool.requests == ["recovered"]
+    assert pool.handle.requests == ["recovered"]
 
 
 async def test_failfast_interrupted_by_readiness(
@@ -272,7 +271,7 @@ async def test_failfast_interrupted_by_readiness(
 
         async def make_ready() -> None:
             await trio.sleep(FAILFAST - 0.5)
-            pool.set_ready(True)
+            pool.handle.set_ready(True)
 
         nursery.start_soon(make_ready)
         start = trio.current_time()
@@ -288,10 +287,10 @@ async def test_caller_cancelled_while_queued_is_never_dispatched(
     async with open_queue(pool) as (queue, _):
         with trio.move_on_after(1):
             await queue.call("gone")
-        pool.set_ready(True)
+        pool.handle.set_ready(True)
         assert await queue.call("kept") == ("response", "kept")
-    assert pool.requests == ["kept"]
-    assert pool.in_flight == 0
+    assert pool.handle.requests == ["kept"]
+    assert pool.handle.in_flight == 0
 
 
 async def test_bound_call_of_a_departed_caller_is_closed() -> None:
@@ -306,13 +305,13 @@ async def test_bound_call_of_a_departed_caller_is_closed() -> None:
             return bound
 
     pool = CancellingPool(fast_path=False)
-    pool.set_ready(True)
+    pool.handle.set_ready(True)
     async with open_queue(pool) as (queue, _):
         with scope:
             await queue.call("departed")
         assert scope.cancelled_caught
-        assert pool.requests == ["departed"]
-        assert pool.in_flight == 0, "the unawaited bound call was closed"
+        assert pool.handle.requests == ["departed"]
+        assert pool.handle.in_flight == 0, "the unawaited bound call was closed"
 
 
 async def test_caller_cancelled_during_its_call_ends_accounting(
@@ -324,12 +323,12 @@ async def test_caller_cancelled_during_its_call_ends_accounting(
 
     for fast_path in (True, False):
         pool = MockPool(respond=slow, fast_path=fast_path)
-        pool.set_ready(True)
+        pool.handle.set_ready(True)
         async with open_queue(pool) as (queue, _):
             with trio.move_on_after(1):
                 await queue.call("slow")
-            assert pool.in_flight == 0
-            assert pool.requests == ["slow"]
+            assert pool.handle.in_flight == 0
+            assert pool.handle.requests == ["slow"]
 
 
 async def test_endpoint_errors_reach_the_caller_unwrapped() -> None:
@@ -338,12 +337,12 @@ async def test_endpoint_errors_reach_the_caller_unwrapped() -> None:
         raise ConnectionResetError(request)
 
     pool = MockPool(respond=failing)
-    pool.set_ready(True)
+    pool.handle.set_ready(True)
     async with open_queue(pool) as (queue, _):
         with pytest.raises(ConnectionResetError, match="x"):
             await queue.call("x")
         assert queue.closed_error is None, "an endpoint's error is not the queue's"
-    assert pool.in_flight == 0
+    assert pool.handle.in_flight == 0
 
 
 async def test_an_error_in_the_block_propagates_unwrapped() -> None:
@@ -351,7 +350,7 @@ async def test_an_error_in_the_block_propagates_unwrapped() -> None:
     with pytest.raises(KeyError, match="body"):
         async with open_queue(pool):
             raise KeyError("body")
-    assert pool.closed
+    assert pool.handle.closed
 
 
 async def test_arguments_are_checked() -> None:

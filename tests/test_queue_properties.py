@@ -23,8 +23,7 @@ from trio_pool import (
     Update,
     open_pool_queue,
 )
-
-from .mock_pool import MockPool
+from trio_pool.testing import MockPool
 
 addresses = st.sampled_from("abcdef")
 updates: st.SearchStrategy[Update] = st.one_of(
@@ -134,9 +133,9 @@ async def run_scenario(
                 calls.append(op)
                 callers.start_soon(caller, len(calls) - 1)
             elif isinstance(op, bool):
-                pool.set_ready(op)
+                pool.handle.set_ready(op)
             elif op == "drive fails":
-                pool.fail_drive(RuntimeError("drive failed"))
+                pool.handle.fail_drive(RuntimeError("drive failed"))
             elif isinstance(op, tuple):
                 await trio.sleep(op[1])
             else:
@@ -144,29 +143,31 @@ async def run_scenario(
                 await trio.testing.wait_all_tasks_blocked()
                 if queue.closed_error is None:
                     apply_to_model(model, op)
-                    assert pool.endpoints == model, "updates apply at once, idle or not"
+                    assert pool.handle.endpoints == model, "updates apply at once, idle or not"
             await trio.testing.wait_all_tasks_blocked()
     assert counter.live == baseline, "no task outlives the block"
 
     assert sorted(outcomes) == list(range(len(calls)))
     for i, record in outcomes.items():
         assert len(record) == 1, f"call {i} had outcomes {record}"
-        dispatched = pool.requests.count(i)
+        dispatched = pool.handle.requests.count(i)
         assert dispatched <= 1, f"call {i} was dispatched {dispatched} times"
         if record[0] in ("response", "endpoint error"):
             assert dispatched == 1
         if record[0] in ("failfast", "closed"):
             assert dispatched == 0, f"call {i} failed with {record[0]} after dispatch"
-    for i, at in zip(pool.requests, pool.dispatch_times, strict=True):
+    for i, at in zip(pool.handle.requests, pool.handle.dispatch_times, strict=True):
         if i in cancelled_at:
             assert at <= cancelled_at[i], f"call {i} was dispatched after its caller left"
         else:
             assert i in started, f"call {i} was dispatched but its bound call never ran"
-    assert pool.in_flight == 0, "load accounting returns to zero"
+    assert pool.handle.in_flight == 0, "load accounting returns to zero"
     assert queue.statistics().pending == 0
     assert registry.get_sample_value("trio_pool_queue_length") == 0
-    assert registry.get_sample_value("trio_pool_queue_latency_seconds_count") == len(pool.requests)
-    assert pool.closed
+    assert registry.get_sample_value("trio_pool_queue_latency_seconds_count") == len(
+        pool.handle.requests
+    )
+    assert pool.handle.closed
 
 
 @given(script=ops, fast_path=st.booleans(), capacity=st.sampled_from([0, 1, 3, 100]))

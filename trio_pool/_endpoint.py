@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Protocol, TypeVar
 
 __all__ = ["Endpoint"]
@@ -37,6 +38,10 @@ class Endpoint(Protocol[Req_contra, Rsp_co]):
         """Return once this endpoint can take one more request; raise if it has failed."""
         ...
 
-    async def call(self, request: Req_contra) -> Rsp_co:
-        """Send ``request`` and return its response, or raise the endpoint's own error."""
+    def call(self, request: Req_contra) -> Awaitable[Rsp_co]:
+        """Send ``request`` and return its response, or raise the endpoint's own error.
+
+        Usually an ``async def``. Pools call it when they bind the request and await the
+        result in the caller's task; if the caller leaves first, they ``close()`` it.
+        """
         ...
