@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -32,10 +30,9 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Every benchmark; each prints its figures and ends with one JSON line."""
-    session.install("-e", ".")
-    for path in sorted(glob.glob("benchmarks/bench_*.py")):
-        session.run("python", path, *session.posargs)
+    """Every benchmark: figures in benchmarks/results, the balance plots in docs/img."""
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/run_all.py")
 
 
 @nox.session

@@ -14,6 +14,7 @@ from ._baseline import RandomPool as RandomPool
 from ._baseline import RoundRobinPool as RoundRobinPool
 from ._bound import BoundCall as BoundCall
 from ._bound import CallOutcome as CallOutcome
+from ._bound import Lease as Lease
 from ._endpoint import Endpoint as Endpoint
 from ._errors import FailFastError as FailFastError
 from ._errors import PoolClosedError as PoolClosedError
@@ -51,6 +52,7 @@ __all__ = [
     "DoesNotExist",
     "Endpoint",
     "FailFastError",
+    "Lease",
     "Load",
     "LoadTracker",
     "P2CPool",

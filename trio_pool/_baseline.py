@@ -27,7 +27,22 @@ Rsp = TypeVar("Rsp")
 
 
 @attrs.define(eq=False, init=False)
-class RoundRobinPool(ReadyCachePool[Addr, T, Req, Rsp]):
+class _LoadBlindPool(ReadyCachePool[Addr, T, Req, Rsp]):
+    """A pool whose choice ignores load; it counts calls in flight all the same."""
+
+    def __init__(
+        self,
+        new_endpoint: Callable[[Addr, T], Endpoint[Req, Rsp]],
+        *,
+        rng: random.Random | None = None,
+        backoff: Backoff | None = None,
+        metrics: PoolMetrics | None = None,
+    ) -> None:
+        self._setup(new_endpoint, PendingRequests(), rng, backoff, metrics)
+
+
+@attrs.define(eq=False, init=False)
+class RoundRobinPool(_LoadBlindPool[Addr, T, Req, Rsp]):
     """Each request goes to the next ready endpoint in turn.
 
     The turn follows the ready list, which changes as endpoints come and go, so the order
@@ -36,22 +51,6 @@ class RoundRobinPool(ReadyCachePool[Addr, T, Req, Rsp]):
 
     _cursor: int = attrs.field(default=0, init=False)
 
-    def __init__(
-        self,
-        new_endpoint: Callable[[Addr, T], Endpoint[Req, Rsp]],
-        *,
-        rng: random.Random | None = None,
-        backoff: Backoff | None = None,
-        metrics: PoolMetrics | None = None,
-    ) -> None:
-        self.__attrs_init__(
-            new_endpoint,
-            PendingRequests(),
-            rng if rng is not None else random.Random(),
-            backoff if backoff is not None else Backoff(),
-            metrics,
-        )
-
     def _choose(self, now: float) -> _Slot:
         ready = self._ready
         self._cursor = (self._cursor + 1) % len(ready)
@@ -59,27 +58,11 @@ class RoundRobinPool(ReadyCachePool[Addr, T, Req, Rsp]):
 
 
 @attrs.define(eq=False, init=False)
-class RandomPool(ReadyCachePool[Addr, T, Req, Rsp]):
+class RandomPool(_LoadBlindPool[Addr, T, Req, Rsp]):
     """Each request goes to one ready endpoint chosen uniformly at random.
 
     Arguments as `P2CPool`.
     """
-
-    def __init__(
-        self,
-        new_endpoint: Callable[[Addr, T], Endpoint[Req, Rsp]],
-        *,
-        rng: random.Random | None = None,
-        backoff: Backoff | None = None,
-        metrics: PoolMetrics | None = None,
-    ) -> None:
-        self.__attrs_init__(
-            new_endpoint,
-            PendingRequests(),
-            rng if rng is not None else random.Random(),
-            backoff if backoff is not None else Backoff(),
-            metrics,
-        )
 
     def _choose(self, now: float) -> _Slot:
         ready = self._ready

@@ -32,6 +32,11 @@ class Endpoint(Protocol[Req_contra, Rsp_co]):
       it, the shipped pools need no task to learn that an endpoint is ready, and keep it
       in their ready list between calls. It must count calls already bound to the
       endpoint but not started yet.
+    - ``call_leased(request, lease) -> Awaitable[Rsp]``: used instead of ``call`` when
+      present. The pool hands over a fresh `Lease`; a call that returns stays counted
+      against the endpoint (its load, the pool's calls in flight, the wait before an
+      evicted endpoint is closed) until the endpoint releases the lease, say when a
+      response body read after the call returned is closed.
     """
 
     async def ready(self) -> None:

@@ -15,6 +15,10 @@ A failed request must never make an endpoint look fast, or an endpoint that fail
 quickly would attract all traffic: a failure is observed as at least
 ``failure_penalty`` seconds. A request cancelled by its caller says only that the
 round trip took *at least* that long, so it may raise the estimate but never lower it.
+
+An observation reported late (a leased call, whose lease was released after later calls
+were observed) counts as simultaneous with the latest one: it can raise the estimate as a
+peak, but moves no average.
 """
 
 from __future__ import annotations
@@ -43,7 +47,12 @@ class LoadTracker(Protocol):
         ...
 
     def end(self, started: float, now: float, outcome: CallOutcome) -> None:
-        """A request bound at ``started`` ended at ``now`` with ``outcome``."""
+        """A request bound at ``started`` was answered at ``now`` with ``outcome``.
+
+        The request is no longer in flight. A leased call (see `Lease`) is reported when
+        its lease is released, which may be after later requests were reported, so
+        ``now`` is not always later than the ``now`` of the previous ``end``.
+        """
         ...
 
 

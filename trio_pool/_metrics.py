@@ -30,6 +30,12 @@ __all__ = [
 
 _Metric = TypeVar("_Metric", Gauge, Counter, Histogram)
 
+def child_of(family: _Metric, labelnames: Sequence[str], labelvalues: dict[str, str]) -> _Metric:
+    """The child of ``family`` for ``labelvalues``; a family without label names is its
+    own (only) child. Raises ``ValueError`` if the values do not match the names."""
+    return family.labels(**labelvalues) if labelnames else family
+
+
 QUEUE_LATENCY_BUCKETS = (0.0005, 0.005, 0.05, 0.5, 1.0, 3.0)
 """Histogram buckets (seconds) of the time a request spends in the queue."""
 
@@ -146,8 +152,7 @@ class QueueMetricFamilies:
         """The children for one queue, bound to ``labelvalues`` (one per label name)."""
 
         def child(family: _Metric) -> _Metric:
-            # A family without label names is its own (only) child.
-            return family.labels(**labelvalues) if self.labelnames else family
+            return child_of(family, self.labelnames, labelvalues)
 
         return QueueMetrics(
             length=child(self.length),
@@ -225,7 +230,7 @@ class PoolMetricFamilies:
         """The children for one pool, bound to ``labelvalues`` (one per label name)."""
 
         def child(family: _Metric) -> _Metric:
-            return family.labels(**labelvalues) if self.labelnames else family
+            return child_of(family, self.labelnames, labelvalues)
 
         return PoolMetrics(
             endpoints=child(self.endpoints),

@@ -60,13 +60,7 @@ class P2CPool(ReadyCachePool[Addr, T, Req, Rsp]):
         backoff: Backoff | None = None,
         metrics: PoolMetrics | None = None,
     ) -> None:
-        self.__attrs_init__(
-            new_endpoint,
-            load if load is not None else PeakEwma(),
-            rng if rng is not None else random.Random(),
-            backoff if backoff is not None else Backoff(),
-            metrics,
-        )
+        self._setup(new_endpoint, load if load is not None else PeakEwma(), rng, backoff, metrics)
 
     def _choose(self, now: float) -> _Slot:
         ready = self._ready

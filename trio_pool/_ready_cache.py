@@ -16,6 +16,13 @@ each call, and a task awaits its readiness again.
 
 Evicting an endpoint (removed, or rebuilt because its target changed) cancels its
 readiness task and closes it with ``aclose()``, once the calls still running on it end.
+
+A call ends when it returns, unless its endpoint offers the optional
+``call_leased(request, lease)``: the pool then calls that with a fresh `Lease`, and a call
+that returns stays counted (in flight, against the endpoint's load, keeping an evicted
+endpoint open) until the endpoint releases the lease, say when the response body it
+returned is closed. Its load is still measured to its return, and reported to the load
+tracker when the lease is released.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import attrs
 import trio
 
 from ._backoff import Backoff
-from ._bound import BoundCall, CallOutcome
+from ._bound import BoundCall, CallOutcome, Lease
 from ._endpoint import Endpoint
 from ._load import Load, LoadTracker
 from ._metrics import PoolMetrics
@@ -96,6 +103,8 @@ class _Slot:
     # matters when the pool is too large for the CPU's caches.
     endpoint: Any = None
     nowait: bool = False
+    # Whether the endpoint has call_leased(); looked up once, like ready_nowait().
+    leased: bool = False
     # Calls in flight on the current endpoint, counted here rather than on the member
     # for the same reason; handed over to the member when it is detached.
     calls: int = 0
@@ -105,7 +114,7 @@ class _Slot:
     failures: int = 0
 
 
-@attrs.define(eq=False)
+@attrs.define(eq=False, init=False)
 class ReadyCachePool(Generic[Addr, T, Req, Rsp]):
     """Base of the shipped pools: everything but the choice among ready endpoints.
 
@@ -132,6 +141,23 @@ class ReadyCachePool(Generic[Addr, T, Req, Rsp]):
     _backing_off: int = attrs.field(default=0, init=False)
     _in_flight: int = attrs.field(default=0, init=False)
     _updates: int = attrs.field(default=0, init=False)
+
+    def _setup(
+        self,
+        new_endpoint: Callable[[Addr, T], Endpoint[Req, Rsp]],
+        load: Load,
+        rng: random.Random | None,
+        backoff: Backoff | None,
+        metrics: PoolMetrics | None,
+    ) -> None:
+        """What the subclasses' keyword-only constructors share."""
+        self.__attrs_init__(
+            new_endpoint,
+            load,
+            rng if rng is not None else random.Random(),
+            backoff if backoff is not None else Backoff(),
+            metrics,
+        )
 
     # -- the policy ---------------------------------------------------------------------
 
@@ -223,6 +249,7 @@ class ReadyCachePool(Generic[Addr, T, Req, Rsp]):
         slot.member = _Member(endpoint)
         slot.endpoint = endpoint
         slot.nowait = hasattr(endpoint, "ready_nowait")
+        slot.leased = hasattr(endpoint, "call_leased")
         return True
 
     def _admit(self, slot: _Slot) -> None:
@@ -334,7 +361,7 @@ class ReadyCachePool(Generic[Addr, T, Req, Rsp]):
         member.in_flight = slot.calls
         slot.calls = 0
         slot.member = slot.endpoint = None
-        slot.nowait = False
+        slot.nowait = slot.leased = False
         self._retire(member)
 
     def _retire(self, member: _Member) -> None:
@@ -438,15 +465,20 @@ class ReadyCachePool(Generic[Addr, T, Req, Rsp]):
         member = slot.member
         load = slot.load
         started = trio.current_time()
-        coroutine = slot.endpoint.call(request)
+        lease: Lease | None = None
+        if slot.leased:
+            lease = Lease()
+            coroutine = slot.endpoint.call_leased(request, lease)
+        else:
+            coroutine = slot.endpoint.call(request)
         load.start(started)
         slot.calls += 1
         self._in_flight += 1
         if not slot.nowait:
             self._to_pending(slot)
 
-        def done(outcome: CallOutcome) -> None:
-            load.end(started, trio.current_time(), outcome)
+        def end(outcome: CallOutcome, answered: float) -> None:
+            load.end(started, answered, outcome)
             self._in_flight -= 1
             if slot.member is member:
                 slot.calls -= 1
@@ -455,6 +487,13 @@ class ReadyCachePool(Generic[Addr, T, Req, Rsp]):
             if not member.in_flight:
                 self._draining.discard(member)
                 self._close_soon(member)
+
+        def done(outcome: CallOutcome) -> None:
+            answered = trio.current_time()
+            if lease is not None and outcome is CallOutcome.OK:
+                lease.when_released(lambda: end(outcome, answered))
+            else:
+                end(outcome, answered)
 
         return BoundCall(coroutine, done)
 

@@ -76,7 +76,17 @@ def _addresses(value: object) -> tuple[Any, ...]:
 
 
 @attrs.frozen
-class Reset(Generic[Addr, T]):
+class _EndpointsUpdate(Generic[Addr, T]):
+    """An update that carries ``(address, target)`` pairs."""
+
+    endpoints: tuple[tuple[Addr, T], ...] = attrs.field(converter=_endpoint_pairs)
+
+    def __len__(self) -> int:
+        return len(self.endpoints)
+
+
+@attrs.frozen
+class Reset(_EndpointsUpdate[Addr, T]):
     """The complete set of endpoints, as ``(address, target)`` pairs.
 
     A pool keeps the state of every endpoint whose ``(address, target)`` is unchanged (no
@@ -88,25 +98,15 @@ class Reset(Generic[Addr, T]):
         ValueError: the same address appears twice.
     """
 
-    endpoints: tuple[tuple[Addr, T], ...] = attrs.field(converter=_endpoint_pairs)
-
-    def __len__(self) -> int:
-        return len(self.endpoints)
-
 
 @attrs.frozen
-class Add(Generic[Addr, T]):
+class Add(_EndpointsUpdate[Addr, T]):
     """Add each ``(address, target)``, or update the target of an address already present.
 
     Raises:
         TypeError: ``endpoints`` is not a collection of pairs, or an address is unhashable.
         ValueError: the same address appears twice.
     """
-
-    endpoints: tuple[tuple[Addr, T], ...] = attrs.field(converter=_endpoint_pairs)
-
-    def __len__(self) -> int:
-        return len(self.endpoints)
 
 
 @attrs.frozen

@@ -13,7 +13,8 @@ once every task is blocked, and again after the block is left, it asserts:
   pool's own in-flight count (``statistics().in_flight``, if it has one) is back to 0;
 - every call gets exactly one outcome: a response, the endpoint's own error,
   `FailFastError`, `PoolClosedError`, or its own cancellation;
-- the queue closes only when discovery failed, and no task outlives the block.
+- the queue closes only when discovery failed, and no task started during the scenario
+  (by the queue, the pool or the endpoints) outlives it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,19 @@ from ._strategies import scenarios
 __all__ = ["EndpointFactory", "ScenarioReport", "check_pool", "run_scenario"]
 
 NewPool = Callable[[Callable[[Hashable, Any], MockEndpoint]], Pool[Any, Any, Any, Any]]
+
+
+class _TaskWatch(trio.abc.Instrument):
+    """Remembers the tasks spawned while it is installed and not yet exited."""
+
+    def __init__(self) -> None:
+        self.live: dict[trio.lowlevel.Task, None] = {}
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.live[task] = None
+
+    def task_exited(self, task: trio.lowlevel.Task) -> None:
+        self.live.pop(task, None)
 
 
 class ScriptedEndpointError(ConnectionError):
@@ -242,6 +256,8 @@ async def run_scenario(
                     f"the queue closed by itself: {closed!r} caused by {closed.__cause__!r}"
                 )
 
+    tasks = _TaskWatch()
+    trio.lowlevel.add_instrument(tasks)
     try:
         await run_steps()
     except BaseExceptionGroup as group:
@@ -253,6 +269,9 @@ async def run_scenario(
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
         raise first from None
+    finally:
+        trio.lowlevel.remove_instrument(tasks)
+    assert not tasks.live, f"tasks outlived the queue: {[t.name for t in tasks.live]}"
 
     violations = [v for e in factory.made for v in e.handle.violations]
     assert not violations, "contract broken: " + "; ".join(violations)

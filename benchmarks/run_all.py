@@ -1,0 +1,56 @@
+"""Run every benchmark, keep its output and figures, and draw the balance plots.
+
+Each ``bench_*.py`` runs in its own process; its output goes to
+``benchmarks/results/NAME.txt`` and its closing JSON line to ``results/NAME.json``. The
+balance benchmark also writes every latency, from which ``plot_balance.py`` draws the
+plots of the docs' benchmarks page into ``docs/img``.
+
+    ./dev bench          (or: nox -s bench)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+
+
+def main() -> int:
+    RESULTS.mkdir(exist_ok=True)
+    failed = []
+    for bench in sorted(HERE.glob("bench_*.py")):
+        name = bench.stem.removeprefix("bench_")
+        extra = ["--json", str(RESULTS / "balance_latencies.json")] if name == "balance" else []
+        print(f"== {bench.name}", flush=True)
+        run = subprocess.run(
+            [sys.executable, str(bench), *extra], capture_output=True, text=True, check=False
+        )
+        sys.stdout.write(run.stdout)
+        sys.stderr.write(run.stderr)
+        (RESULTS / f"{name}.txt").write_text(run.stdout)
+        lines = run.stdout.strip().splitlines()
+        if run.returncode or not lines:
+            failed.append(bench.name)
+            continue
+        (RESULTS / f"{name}.json").write_text(lines[-1] + "\n")
+    if (RESULTS / "balance_latencies.json").exists():
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "plot_balance.py"),
+                str(RESULTS / "balance_latencies.json"),
+                str(HERE.parent / "docs" / "img"),
+            ],
+            check=True,
+        )
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""The parts of the httpx transport, one at a time: authority, Retry-After, errors,
+the releasing stream, and an endpoint's readiness as its requests teach it."""
+
+from __future__ import annotations
+
+import email.utils
+import socket
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trio.testing
+
+import trio_pool
+from trio_pool._bound import Lease
+from trio_pool.httpx import (
+    BalancerClosedError,
+    BalancerError,
+    BalancerFailFastError,
+    HttpEndpoint,
+    UnknownAuthorityError,
+    authority_of,
+)
+from trio_pool.httpx._endpoint import EndpointFactory, EndpointOptions
+from trio_pool.httpx._errors import map_pool_errors
+from trio_pool.httpx._retry_after import retry_after_delay
+from trio_pool.httpx._stream import ReleasingStream
+
+# -- authority ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "authority"),
+    [
+        ("http://api.test/users", "api.test"),
+        ("https://API.Test/", "api.test"),
+        ("http://api.test:8080/", "api.test:8080"),
+        ("http://api.test:80/", "api.test"),
+        ("https://api.test:443/", "api.test"),
+        ("https://api.test:80/", "api.test:80"),
+        ("http://[::1]:8080/", "[::1]:8080"),
+        ("http://user:secret@api.test/", "api.test"),
+        ("http://bücher.test/", "bücher.test"),
+    ],
+)
+def test_authority_is_the_host_plus_a_port_the_url_names(url: str, authority: str) -> None:
+    assert authority_of(httpx.URL(url)) == authority
+
+
+# -- Retry-After ----------------------------------------------------------------------------
+
+
+def test_retry_after_reads_seconds_and_dates() -> None:
+    now = 1_700_000_000.0
+    assert retry_after_delay("120", now) == 120.0
+    assert retry_after_delay(" 0 ", now) == 0.0
+    date = email.utils.formatdate(now + 90, usegmt=True)
+    assert retry_after_delay(date, now) == 90.0
+    past = email.utils.formatdate(now - 90, usegmt=True)
+    assert retry_after_delay(past, now) == 0.0
+
+
+@pytest.mark.parametrize("value", [None, "", "-5", "1.5", "soon", "Wed, 99 Foo 2015", "٣"])
+def test_retry_after_ignores_what_it_cannot_read(value: str | None) -> None:
+    assert retry_after_delay(value, 1_700_000_000.0) is None
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "counterpart"),
+    [
+        (BalancerFailFastError, trio_pool.FailFastError),
+        (BalancerClosedError, trio_pool.PoolClosedError),
+    ],
+)
+def test_pool_errors_map_to_httpx_transport_errors(
+    error: type[BalancerError], counterpart: type[trio_pool.PoolError]
+) -> None:
+    request = httpx.Request("GET", "http://api.test/")
+    original = counterpart(3.0) if counterpart is trio_pool.FailFastError else counterpart("x")
+    with pytest.raises(error) as caught, map_pool_errors(request):
+        raise original
+    assert isinstance(caught.value, httpx.TransportError)
+    assert isinstance(caught.value, trio_pool.PoolError)
+    assert caught.value.__cause__ is original
+    assert caught.value.request is request
+    assert str(caught.value) == str(original)
+
+
+def test_other_errors_pass_unmapped() -> None:
+    with pytest.raises(httpx.ReadTimeout), map_pool_errors(httpx.Request("GET", "http://a/")):
+        raise httpx.ReadTimeout("slow")
+
+
+def test_an_unknown_authority_is_a_connect_error_and_a_pool_error() -> None:
+    assert issubclass(UnknownAuthorityError, httpx.ConnectError)
+    assert issubclass(UnknownAuthorityError, trio_pool.PoolError)
+
+
+# -- the releasing stream -------------------------------------------------------------------
+
+
+class Chunks(httpx.AsyncByteStream):
+    def __init__(self, fail_close: bool = False) -> None:
+        self.closed = 0
+        self.fail_close = fail_close
+
+    async def __aiter__(self) -> Any:
+        for chunk in (b"a", b"b"):
+            yield chunk
+
+    async def aclose(self) -> None:
+        self.closed += 1
+        if self.fail_close:
+            raise httpx.ReadError("broken while closing")
+
+
+async def test_a_releasing_stream_passes_chunks_and_releases_once() -> None:
+    inner, released = Chunks(), []
+    stream = ReleasingStream(inner, lambda: released.append(1))
+    assert [chunk async for chunk in stream] == [b"a", b"b"]
+    await stream.aclose()
+    await stream.aclose()
+    assert released == [1]
+    assert inner.closed == 2, "closing is passed on; releasing happens once"
+
+
+async def test_a_releasing_stream_releases_even_if_closing_fails() -> None:
+    released: list[int] = []
+    stream = ReleasingStream(Chunks(fail_close=True), lambda: released.append(1))
+    with pytest.raises(httpx.ReadError):
+        await stream.aclose()
+    assert released == [1]
+
+
+# -- an endpoint ----------------------------------------------------------------------------
+
+OPTIONS = EndpointOptions(
+    ssl_context=httpx.create_ssl_context(verify=False),
+    http1=True,
+    http2=False,
+    limits=httpx.Limits(),
+    max_retry_after=60.0,
+    probe_timeout=1.0,
+)
+
+
+def endpoint_over(
+    handler: Any, address: tuple[str, int] = ("10.0.0.7", 8080)
+) -> tuple[HttpEndpoint, list[httpx.Request]]:
+    """An endpoint whose connections are ``handler``; the requests it saw."""
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        response: httpx.Response = handler(request)
+        return response
+
+    return HttpEndpoint(address, httpx.MockTransport(record), OPTIONS, set()), seen
+
+
+async def test_an_endpoint_sends_to_its_address_in_the_logical_name() -> None:
+    endpoint, seen = endpoint_over(lambda request: httpx.Response(200))
+    original = httpx.Request("GET", "https://api.test/users?page=2", headers={"x-id": "7"})
+    await endpoint.call(original)
+    (sent,) = seen
+    assert sent.url == "https://10.0.0.7:8080/users?page=2"
+    assert sent.headers["host"] == "api.test"
+    assert sent.headers["x-id"] == "7"
+    assert sent.extensions["sni_hostname"] == "api.test", "TLS checks the logical name"
+    assert original.url == "https://api.test/users?page=2", "the caller's request is untouched"
+    assert "sni_hostname" not in original.extensions
+
+    await endpoint.call(httpx.Request("GET", "http://api.test:8080/"))
+    assert "sni_hostname" not in seen[1].extensions, "no TLS, no server name"
+
+    bare = httpx.Request("GET", "http://bücher.test:81/", stream=httpx.ByteStream(b""))
+    assert "host" not in bare.headers
+    await endpoint.call(bare)
+    assert seen[2].headers["host"] == "xn--bcher-kva.test:81", "a missing Host is the logical one"
+
+
+async def test_retry_after_keeps_an_endpoint_out_until_then(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    answers = iter(
+        [
+            httpx.Response(503, headers={"retry-after": "10"}),
+            httpx.Response(200, headers={"retry-after": "99"}),
+            httpx.Response(429, headers={"retry-after": "soon"}),
+            httpx.Response(429, headers={"retry-after": "3600"}),
+        ]
+    )
+    endpoint, _ = endpoint_over(lambda request: next(answers))
+    request = httpx.Request("GET", "http://api.test/")
+    assert (await endpoint.call(request)).status_code == 503
+    with pytest.raises(trio.WouldBlock):
+        endpoint.ready_nowait()
+    await endpoint.ready()
+    assert trio.current_time() == 10.0
+    endpoint.ready_nowait()
+
+    await endpoint.call(request)
+    await endpoint.call(request)
+    endpoint.ready_nowait()  # a 200's Retry-After, or one unreadable, asks for nothing
+
+    await endpoint.call(request)
+    await endpoint.ready()
+    assert trio.current_time() == 70.0, "penalties stop at max_retry_after"
+
+
+async def test_a_connect_error_fails_the_endpoint_and_its_successor_probes() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    endpoint, _ = endpoint_over(refuse)
+    suspects = endpoint._suspects
+    with pytest.raises(httpx.ConnectError):
+        await endpoint.call(httpx.Request("GET", "http://api.test/"))
+    with pytest.raises(ConnectionError, match="could not connect") as caught:
+        endpoint.ready_nowait()
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+    with pytest.raises(ConnectionError):
+        await endpoint.ready()
+    assert suspects == {("10.0.0.7", 8080)}
+
+    with trio.socket.socket() as listener:
+        await listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        live = listener.getsockname()
+        factory = EndpointFactory(OPTIONS)
+        first = factory(live, None)
+        factory._suspects.add(live)
+        successor = factory(live, None)
+        first.ready_nowait()
+        with pytest.raises(trio.WouldBlock):
+            successor.ready_nowait()  # a probe is due, so the pool awaits ready()
+        await successor.ready()
+        successor.ready_nowait()
+        assert factory._suspects == set(), "a probe that connects clears the address"
+        await first.aclose()
+        await successor.aclose()
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = closed.getsockname()
+    factory._suspects.add(dead)
+    with pytest.raises(OSError, match="onnect"):
+        await factory(dead, None).ready()
+
+
+async def test_a_leased_call_releases_when_its_response_closes() -> None:
+    endpoint, _ = endpoint_over(lambda request: httpx.Response(200, stream=Chunks()))
+    lease = Lease()
+    response = await endpoint.call_leased(httpx.Request("GET", "http://api.test/"), lease)
+    assert not lease.released
+    assert await response.aread() == b"ab"
+    assert lease.released, "reading the body to its end closes it"
+
+
+@pytest.mark.parametrize(
+    "address", [("10.0.0.1",), ["10.0.0.1", 80], ("10.0.0.1", "80"), (None, 80), ("a", True)]
+)
+def test_an_address_must_be_host_and_port(address: Any) -> None:
+    with pytest.raises(TypeError, match=r"\(host: str, port: int\)"):
+        EndpointFactory(OPTIONS)(address, None)
+
+
+@pytest.mark.parametrize("address", [("", 80), ("10.0.0.1", 0), ("10.0.0.1", 65536)])
+def test_an_address_needs_a_host_and_a_valid_port(address: Any) -> None:
+    with pytest.raises(ValueError, match="1-65535"):
+        EndpointFactory(OPTIONS)(address, None)

@@ -1,0 +1,40 @@
+"""An httpx transport that balances each authority over the endpoints discovery finds.
+
+::
+
+    async with trio_pool.httpx.open_balanced_transport(resolve) as transport:
+        async with httpx.AsyncClient(transport=transport) as client:
+            response = await client.get("https://api.test/users")
+
+Needs the ``httpx`` extra: ``pip install trio-pool[httpx]``.
+"""
+
+from ._authority import Resolve as Resolve
+from ._authority import authority_of as authority_of
+from ._endpoint import Address as Address
+from ._endpoint import HttpEndpoint as HttpEndpoint
+from ._errors import BalancerClosedError as BalancerClosedError
+from ._errors import BalancerError as BalancerError
+from ._errors import BalancerFailFastError as BalancerFailFastError
+from ._errors import UnknownAuthorityError as UnknownAuthorityError
+from ._transport import BalancedTransport as BalancedTransport
+from ._transport import NewEndpoint as NewEndpoint
+from ._transport import NewPool as NewPool
+from ._transport import TransportStatistics as TransportStatistics
+from ._transport import open_balanced_transport as open_balanced_transport
+
+__all__ = [
+    "Address",
+    "BalancedTransport",
+    "BalancerClosedError",
+    "BalancerError",
+    "BalancerFailFastError",
+    "HttpEndpoint",
+    "NewEndpoint",
+    "NewPool",
+    "Resolve",
+    "TransportStatistics",
+    "UnknownAuthorityError",
+    "authority_of",
+    "open_balanced_transport",
+]

@@ -1,0 +1,36 @@
+"""`ReleasingStream`: a response body that ends what the response holds when closed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import attrs
+import httpx
+
+__all__ = ["ReleasingStream"]
+
+
+@attrs.define(eq=False, slots=True)
+class ReleasingStream(httpx.AsyncByteStream):
+    """Wraps a response body so that closing it runs ``on_close``, exactly once.
+
+    Iteration goes straight to the wrapped stream, with no extra hop per chunk.
+    ``aclose()`` closes the wrapped stream, then runs ``on_close`` even if that raised or
+    was cancelled. httpx closes a response's stream when the body has been read, when
+    reading it failed, and when ``response.aclose()`` (or the end of a
+    ``client.stream(...)`` block) closes it early.
+    """
+
+    _stream: httpx.AsyncByteStream
+    _on_close: Callable[[], None] | None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return aiter(self._stream)
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                on_close()
