@@ -30,6 +30,7 @@ __all__ = [
 
 _Metric = TypeVar("_Metric", Gauge, Counter, Histogram)
 
+
 def child_of(family: _Metric, labelnames: Sequence[str], labelvalues: dict[str, str]) -> _Metric:
     """The child of ``family`` for ``labelvalues``; a family without label names is its
     own (only) child. Raises ``ValueError`` if the values do not match the names."""
