@@ -346,6 +346,25 @@ async def test_a_one_shot_stream_from_a_mapping_keeps_its_balancer(
         )
 
 
+async def test_a_failed_one_shot_stream_keeps_failing_as_closed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A one-shot stream cannot feed a rebuilt balancer: later requests must see the
+    # closed balancer's error, not a new balancer fed by nothing (failing fast forever).
+    async def once() -> AsyncIterator[Update]:
+        await trio.sleep(1)
+        raise OSError("the registry is down")
+        yield Reset([])
+
+    async with open_client({"api.test": once()}, failfast_timeout=5) as (client, transport):
+        for _ in range(3):
+            start = trio.current_time()
+            with pytest.raises(BalancerClosedError, match="registry is down"):
+                await client.get("http://api.test/")
+            assert trio.current_time() - start <= 1
+        assert transport.statistics().authorities == ("api.test",)
+
+
 async def test_an_unknown_authority_is_a_connect_error() -> None:
     async with open_client({"api.test": static([])}) as (client, transport):
         with pytest.raises(UnknownAuthorityError, match=r"other\.test") as caught:

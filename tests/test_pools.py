@@ -31,7 +31,7 @@ from trio_pool import (
 from trio_pool._p2c import distinct_pair
 from trio_pool._ready_cache import ReadyCachePool
 
-from .fake_endpoints import Factory
+from .fake_endpoints import Factory, FakeEndpoint
 
 PoolFactory = Callable[..., ReadyCachePool[Any, Any, Any, Any]]
 ALL_POOLS: list[PoolFactory] = [P2CPool, RoundRobinPool, RandomPool]
@@ -426,3 +426,52 @@ async def test_p2c_behind_the_queue_never_calls_a_removed_endpoint(
         assert factory.made[0].closed
         assert factory.made[1].closed
     assert all(e.closed for e in factory.made), "leaving the block closes the endpoints"
+
+
+async def test_eviction_racing_a_failing_readiness_keeps_the_pool_alive() -> None:
+    class Nursed(FakeEndpoint):
+        async def ready(self) -> None:
+            # A child task fails as the readiness scope is cancelled: ready() raises a
+            # group of the child's error and the Cancelled.
+            async with trio.open_nursery() as nursery:
+
+                async def child() -> None:
+                    try:
+                        await trio.sleep_forever()
+                    finally:
+                        raise OSError("connect attempt failed")
+
+                nursery.start_soon(child)
+                await trio.sleep_forever()
+
+    made: list[Nursed] = []
+
+    def factory(address: Any, target: Any) -> Nursed:
+        made.append(Nursed(address, target, nowait=False))
+        return made[-1]
+
+    pool = P2CPool(factory)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(pool.drive)
+        pool.add_endpoint("a", None)
+        await trio.testing.wait_all_tasks_blocked()
+        pool.remove_endpoint("a")
+        await trio.testing.wait_all_tasks_blocked()
+        pool.add_endpoint("b", None)
+        await trio.testing.wait_all_tasks_blocked()
+        assert pool.statistics().pending == 1, "drive() survived the evicted endpoint"
+        nursery.cancel_scope.cancel()
+
+
+async def test_closing_a_pool_takes_one_grace_period_at_most(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Hanging(FakeEndpoint):
+        async def aclose(self) -> None:
+            await trio.sleep_forever()
+
+    pool = P2CPool(lambda address, target: Hanging(address, target))
+    pool.reset_pool([(i, None) for i in range(10)])
+    start = trio.current_time()
+    await pool.aclose()
+    assert trio.current_time() - start == pytest.approx(5.0)

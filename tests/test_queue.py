@@ -368,3 +368,26 @@ async def test_arguments_are_checked() -> None:
     with pytest.raises(TypeError, match="metrics must come from"):
         async with open_pool_queue(pool, discovery, metrics=object()):  # type: ignore[arg-type]
             pass
+
+
+async def test_groups_the_body_raises_itself_propagate_as_raised() -> None:
+    pool = MockPool()
+    with pytest.raises(ExceptionGroup) as caught:
+        async with open_queue(pool):
+            raise ExceptionGroup("mine", [ValueError("x")])
+    assert caught.value.message == "mine", "only the nursery's own wrapper comes off"
+
+
+async def test_a_discovery_cleanup_error_does_not_crash_the_block() -> None:
+    pool = MockPool()
+
+    async def discovery() -> AsyncIterator[Any]:
+        try:
+            yield "not an update"
+        finally:
+            raise OSError("cleanup failed")  # noqa: B012 - the point of the test
+
+    async with open_pool_queue(pool, discovery()) as queue:
+        closed = await queue.wait_closed()
+        await trio.sleep(0)
+    assert isinstance(closed.__cause__, TypeError)

@@ -99,17 +99,18 @@ class _PendingTracker:
 class PeakEwma:
     """Load = peak-sensitive EWMA of latency x (requests in flight + 1).
 
-    Args:
-        default_rtt: the estimate, in seconds, of an endpoint with no observation yet.
-        decay: the time constant, in seconds, of the moving average and of the decay
-            toward zero between observations.
-        failure_penalty: a failed request counts as a round trip of at least this many
-            seconds. Keep it well above your slowest healthy latency.
+    ``PeakEwma(default_rtt=0.03, decay=10.0, failure_penalty=1.0)``; each must be a
+    positive finite number of seconds.
     """
 
     default_rtt: float = attrs.field(default=0.03, validator=_positive)
+    """The estimate of an endpoint with no observation yet."""
     decay: float = attrs.field(default=10.0, validator=_positive)
+    """The time constant of the moving average, and of the decay toward zero between
+    observations."""
     failure_penalty: float = attrs.field(default=1.0, validator=_positive)
+    """A failed request counts as a round trip of at least this long: keep it well above
+    your slowest healthy latency."""
 
     def tracker(self, now: float) -> LoadTracker:
         return _PeakEwmaTracker(self, now)

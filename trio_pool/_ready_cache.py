@@ -31,6 +31,7 @@ import enum
 import logging
 import random
 from collections.abc import Callable, Coroutine, Hashable, Iterable
+from functools import partial
 from typing import Any, Generic, NoReturn, TypeVar
 
 import attrs
@@ -54,6 +55,16 @@ logger = logging.getLogger("trio_pool.pool")
 
 # How long one endpoint's aclose() may take before the pool moves on.
 _ENDPOINT_CLOSE_GRACE = 5.0
+
+
+def _raise_cancelled(group: BaseExceptionGroup[BaseException], what: str) -> None:
+    """If ``group`` holds a Cancelled, log the rest as moot and raise only the Cancelled."""
+    cancelled, failed = group.split(trio.Cancelled)
+    if cancelled is None:
+        return
+    if failed is not None:
+        logger.warning("%s failed while cancelled: %r", what, failed)
+    raise cancelled from None
 
 
 class EndpointState(enum.Enum):
@@ -295,6 +306,14 @@ class ReadyCachePool(Generic[Addr, T, Req, Rsp]):
                         return
                     self._failed(slot, exc, "ready()")
                     continue
+                except BaseExceptionGroup as group:
+                    # Cancelled while ready() failed: an endpoint's nursery may raise
+                    # its error beside the Cancelled in one group. Being evicted, or
+                    # shut down, the endpoint's error is moot: log it, keep cancelling.
+                    if scope.cancel_called:
+                        return
+                    _raise_cancelled(group, f"endpoint {slot.address!r} ready()")
+                    raise
                 if scope.cancel_called:
                     return
                 slot.scope = None
@@ -380,7 +399,9 @@ class ReadyCachePool(Generic[Addr, T, Req, Rsp]):
         self._closing.add(member)
         self._spawn(self._close_member, member)
 
-    async def _close_member(self, member: _Member) -> None:
+    async def _close_member(self, member: _Member, *, shielded: bool = True) -> None:
+        """Close one endpoint; with ``shielded``, within a grace period of its own that
+        outer cancellation does not cut short (eviction), else under the caller's."""
         self._closing.discard(member)
         if member.closed:
             return
@@ -388,11 +409,16 @@ class ReadyCachePool(Generic[Addr, T, Req, Rsp]):
         aclose = getattr(member.endpoint, "aclose", None)
         if aclose is None:
             return
-        with trio.move_on_after(_ENDPOINT_CLOSE_GRACE, shield=True):
+        with trio.move_on_after(_ENDPOINT_CLOSE_GRACE, shield=shielded):
             try:
                 await aclose()
             except Exception as exc:
                 logger.warning("closing endpoint %r failed: %r", member.endpoint, exc)
+            except BaseExceptionGroup as group:
+                # Cut short by the grace period while failing: log the failure, let the
+                # cancellation end the scope.
+                _raise_cancelled(group, f"closing endpoint {member.endpoint!r}")
+                raise
 
     def _spawn(self, function: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
         if self._nursery is not None:
@@ -498,7 +524,8 @@ class ReadyCachePool(Generic[Addr, T, Req, Rsp]):
         return BoundCall(coroutine, done)
 
     async def aclose(self) -> None:
-        """Evict every endpoint and close them all; the pool is empty afterwards."""
+        """Evict every endpoint and close them all, concurrently, giving up on those
+        still closing after 5 seconds; the pool is empty afterwards."""
         members = [slot.member for slot in self._slots.values() if slot.member is not None]
         for address in list(self._slots):
             self._evict(address)
@@ -507,8 +534,13 @@ class ReadyCachePool(Generic[Addr, T, Req, Rsp]):
         members += [*self._draining, *self._closing]
         self._draining.clear()
         self._deferred = [(f, a) for f, a in self._deferred if f != self._close_member]
-        for member in members:
-            await self._close_member(member)
+        members = [m for m in members if hasattr(m.endpoint, "aclose") and not m.closed]
+        # All at once, under one grace period that the caller's cancellation can end:
+        # a pool of endpoints that hang while closing must not take a grace each.
+        with trio.move_on_after(_ENDPOINT_CLOSE_GRACE):
+            async with trio.open_nursery() as closing:
+                for member in members:
+                    closing.start_soon(partial(self._close_member, member, shielded=False))
 
     def members(self) -> dict[Addr, T]:
         """A copy of the pool's membership: each address and its target."""

@@ -94,11 +94,14 @@ async def open_pool_queue(
 
 
 def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:
-    single: BaseException = group
-    while isinstance(single, BaseExceptionGroup) and len(single.exceptions) == 1:
-        single = single.exceptions[0]
-    if single is group:
+    """Raise the one exception of the nursery's own ``group`` as itself.
+
+    Only the nursery's wrapper comes off: a group that the body raised itself, or that
+    a nursery inside it raised, propagates as it was raised.
+    """
+    if len(group.exceptions) != 1:
         raise group
+    single = group.exceptions[0]
     # Raise it as it was: without this, Python would record the group as its context.
     context = single.__context__
     try:

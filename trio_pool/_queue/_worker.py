@@ -127,7 +127,12 @@ class Worker(Generic[Req, Rsp]):
         finally:
             if inspect.isasyncgen(updates):
                 with trio.move_on_after(_DISCOVERY_CLOSE_GRACE, shield=True):
-                    await updates.aclose()
+                    try:
+                        await updates.aclose()
+                    except Exception as exc:
+                        # The stream is done either way; its cleanup failing must not
+                        # crash the block around the queue.
+                        logger.warning("closing the discovery stream failed: %r", exc)
 
     # -- the pool's drive loop ------------------------------------------------------------
 

@@ -10,7 +10,9 @@ which closes the pool's endpoints and their connections.
 
 When its queue closes for good (discovery or the pool failed), the balancer leaves the
 table at once, so the next request builds a new one, but keeps its endpoints open until
-the responses still being read are closed.
+the responses still being read are closed. A balancer fed by a one-shot stream from a
+mapping stays instead: its stream cannot feed a new one, so later requests get its
+`BalancerClosedError`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ class Balancer:
     _failfast_timeout: float
     _idle_timeout: float
     _retire: Callable[[Balancer], None]
+    # Fed by a one-shot stream (from a mapping): a new balancer could not be fed again,
+    # so this one stays even once its queue closes, and later requests get its error.
+    _one_shot: bool = False
     queue: PoolQueue[httpx.Request, httpx.Response] | None = attrs.field(default=None, init=False)
     active: int = attrs.field(default=0, init=False)
     _last_active: float = attrs.field(factory=trio.current_time, init=False)
@@ -130,6 +135,8 @@ class Balancer:
 
     async def _retire_when_closed(self, queue: PoolQueue[httpx.Request, httpx.Response]) -> None:
         await queue.wait_closed()
+        if self._one_shot:
+            return
         # Forgotten at once, so that the next request to the authority builds a new
         # balancer (and calls resolve() again); the block stays open for the responses
         # still being read.

@@ -126,9 +126,10 @@ class BalancedTransport(httpx.AsyncBaseTransport):
     def _open(self, authority: str, request: httpx.Request) -> Balancer:
         discovery = discovery_for(self._resolve, authority, request)
         idle_timeout = self._idle_timeout
-        if isinstance(self._resolve, Mapping) and aiter(discovery) is discovery:
-            # A one-shot stream (a generator, a memory channel) from a mapping could not
-            # feed a second balancer: this one stays for good.
+        # A one-shot stream (a generator, a memory channel) from a mapping could not
+        # feed a second balancer: this one stays for good, even once closed.
+        one_shot = isinstance(self._resolve, Mapping) and aiter(discovery) is discovery
+        if one_shot:
             idle_timeout = math.inf
         pool = self._new_pool(EndpointFactory(self._options))
         balancer = Balancer(
@@ -139,6 +140,7 @@ class BalancedTransport(httpx.AsyncBaseTransport):
             self._failfast_timeout,
             idle_timeout,
             self._forget,
+            one_shot,
         )
         self._balancers[authority] = balancer
         self._nursery.start_soon(balancer.run, name=f"trio_pool.httpx balancer {authority}")
