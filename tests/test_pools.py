@@ -470,7 +470,7 @@ async def test_closing_a_pool_takes_one_grace_period_at_most(
         async def aclose(self) -> None:
             await trio.sleep_forever()
 
-    pool = P2CPool(lambda address, target: Hanging(address, target))
+    pool: P2CPool[Any, Any, Any, Any] = P2CPool(Hanging)
     pool.reset_pool([(i, None) for i in range(10)])
     start = trio.current_time()
     await pool.aclose()

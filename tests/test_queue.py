@@ -385,9 +385,9 @@ async def test_a_discovery_cleanup_error_does_not_crash_the_block() -> None:
         try:
             yield "not an update"
         finally:
-            raise OSError("cleanup failed")  # noqa: B012 - the point of the test
+            raise OSError("cleanup failed")
 
     async with open_pool_queue(pool, discovery()) as queue:
         closed = await queue.wait_closed()
-        await trio.sleep(0)
+        await trio.testing.wait_all_tasks_blocked()
     assert isinstance(closed.__cause__, TypeError)
