@@ -110,7 +110,9 @@ class PoolQueue(Generic[Req, Rsp]):
         except BaseException as exc:
             self._backlog.cancel_enqueue()
             if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
-                raise gate.closed_failure() from None
+                # The queue closed while we waited for room; closed_failure() carries
+                # the cause of the closing.
+                raise gate.closed_failure()  # noqa: B904
             raise
         try:
             bound = await reply.receive()
