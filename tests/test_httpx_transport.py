@@ -188,6 +188,28 @@ async def test_retry_after_takes_a_backend_out_until_then(
             assert busy.requests > 1, "after Retry-After it is back in rotation"
 
 
+@pytest.mark.parametrize(
+    ("failure_statuses", "failing_share"),
+    [(range(500, 600), (1, 2)), ((), (10, 40))],
+    ids=["5xx-count-as-failures", "every-answer-alike"],
+)
+async def test_fast_server_errors_do_not_draw_traffic(
+    failure_statuses: Any, failing_share: tuple[int, int]
+) -> None:
+    failing = Backend("failing", status=500)
+    healthy = Backend("healthy", latency=0.005)
+    async with open_backends(failing, healthy) as backends:
+        resolver = Resolver({"api.test": [b.address for b in backends]})
+        async with open_client(resolver, failure_statuses=failure_statuses) as (client, _):
+            for _ in range(40):
+                await client.get("http://api.test/")
+    # Counted as failures, the 500s cost the load's failure penalty (1 s): after its
+    # first one, the failing backend is left alone. Counted as answers, it keeps a good
+    # share of the traffic, if not most: it answers fast.
+    low, high = failing_share
+    assert low <= failing.requests <= high, (failing.requests, healthy.requests)
+
+
 async def test_a_streamed_body_counts_in_flight_until_closed() -> None:
     pools = Pools(load=PendingRequests())
     async with open_backends(Backend("a"), Backend("b")) as backends:

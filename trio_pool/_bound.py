@@ -92,11 +92,14 @@ class Lease:
     its call counted, and its endpoint open, for as long as the pool lives.
     """
 
-    __slots__ = ("_on_release", "_released")
+    __slots__ = ("_on_release", "_released", "failed")
 
     def __init__(self) -> None:
         self._released = False
         self._on_release: Callable[[], None] | None = None
+        self.failed = False
+        """Set by the endpoint when the call returned an answer that is a failure all
+        the same (an HTTP 5xx): the load counts it as a failed call."""
 
     @property
     def released(self) -> bool:

@@ -22,7 +22,8 @@ A call ends when it returns, unless its endpoint offers the optional
 that returns stays counted (in flight, against the endpoint's load, keeping an evicted
 endpoint open) until the endpoint releases the lease, say when the response body it
 returned is closed. Its load is still measured to its return, and reported to the load
-tracker when the lease is released.
+tracker when the lease is released: as a failure if the endpoint marked the lease
+``failed`` (a response that is an error all the same, such as an HTTP 5xx).
 """
 
 from __future__ import annotations
@@ -517,7 +518,9 @@ class ReadyCachePool(Generic[Addr, T, Req, Rsp]):
         def done(outcome: CallOutcome) -> None:
             answered = trio.current_time()
             if lease is not None and outcome is CallOutcome.OK:
-                lease.when_released(lambda: end(outcome, answered))
+                lease.when_released(
+                    lambda: end(CallOutcome.FAILED if lease.failed else outcome, answered)
+                )
             else:
                 end(outcome, answered)
 

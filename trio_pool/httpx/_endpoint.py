@@ -90,6 +90,8 @@ class EndpointOptions:
     """The longest penalty a ``Retry-After`` imposes, in seconds."""
     probe_timeout: float
     """How long the TCP probe of a re-created endpoint may take, in seconds."""
+    failure_statuses: frozenset[int] = frozenset(range(500, 600))
+    """Response statuses that count as failed calls for the endpoint's load."""
 
     def transport(self) -> httpx.AsyncHTTPTransport:
         return httpx.AsyncHTTPTransport(
@@ -198,9 +200,19 @@ class HttpEndpoint:
             self._penalise(response.headers.get("retry-after"))
         return response
 
+    def _is_failure(self, response: httpx.Response) -> bool:
+        # A throttling answer with a Retry-After has its own penalty (the endpoint is out
+        # until then); counting it as a failure too would keep it out far longer.
+        if response.status_code in _THROTTLED and "retry-after" in response.headers:
+            return False
+        return response.status_code in self._options.failure_statuses
+
     async def call_leased(self, request: httpx.Request, lease: Lease) -> httpx.Response:
         """`call`, releasing ``lease`` when the response (body included) is closed."""
         response = await self.call(request)
+        if self._is_failure(response):
+            # An error answered quickly must not make the endpoint look fast.
+            lease.failed = True
         assert isinstance(response.stream, httpx.AsyncByteStream)
         response.stream = ReleasingStream(response.stream, lease.release)
         return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
@@ -185,6 +185,7 @@ async def open_balanced_transport(
     connect_retries: int = 2,
     max_retry_after: float = 300.0,
     probe_timeout: float = 5.0,
+    failure_statuses: Collection[int] = range(500, 600),
     new_pool: NewPool | None = None,
 ) -> AsyncIterator[BalancedTransport]:
     """Open an httpx transport that balances each authority over its discovered endpoints.
@@ -246,6 +247,11 @@ async def open_balanced_transport(
             keeps its endpoint out of use, in seconds.
         probe_timeout: how long the TCP probe of an endpoint that failed to connect may
             take before it is tried again.
+        failure_statuses: responses with these statuses (by default every 5xx) count as
+            failed calls for their endpoint's load, so that with Peak-EWMA an endpoint
+            that answers errors quickly does not look fast and draw traffic. The
+            response still reaches the caller. A ``429`` or ``503`` with ``Retry-After``
+            is penalised by that instead. Pass ``()`` to count every answer alike.
         new_pool: ``new_pool(new_endpoint) -> Pool``, to choose another pool or load,
             say ``lambda new: trio_pool.P2CPool(new, load=trio_pool.PendingRequests())``.
             The shipped pools call an endpoint's ``call_leased`` and so count a response
@@ -268,6 +274,7 @@ async def open_balanced_transport(
         limits=limits,
         max_retry_after=max_retry_after,
         probe_timeout=probe_timeout,
+        failure_statuses=failure_statuses,
     )
     failfast_timeout = check_failfast_timeout(failfast_timeout)
     idle_timeout = _check_seconds("idle_timeout", idle_timeout, infinite=True)
@@ -318,6 +325,7 @@ def _check_options(
     limits: httpx.Limits,
     max_retry_after: float,
     probe_timeout: float,
+    failure_statuses: Collection[int],
 ) -> EndpointOptions:
     if not isinstance(verify, ssl.SSLContext | bool):
         raise TypeError(f"verify must be a bool or an ssl.SSLContext, got {verify!r}")
@@ -337,4 +345,15 @@ def _check_options(
         limits=limits,
         max_retry_after=_check_seconds("max_retry_after", max_retry_after, infinite=True),
         probe_timeout=_check_seconds("probe_timeout", probe_timeout),
+        failure_statuses=_check_statuses(failure_statuses),
     )
+
+
+def _check_statuses(statuses: Collection[int]) -> frozenset[int]:
+    if isinstance(statuses, str | bytes) or not isinstance(statuses, Collection):
+        raise TypeError(f"failure_statuses must be a collection of ints, got {statuses!r}")
+    checked = frozenset(statuses)
+    for status in checked:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status < 600:
+            raise ValueError(f"failure_statuses must hold HTTP statuses, got {status!r}")
+    return checked
