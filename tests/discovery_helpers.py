@@ -13,8 +13,9 @@ import trio
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from trio_pool import Add, DoesNotExist, Remove, Reset, Update
+from trio_pool import Update
 from trio_pool.discovery import DiscoveryMetricFamilies, DiscoveryMetrics
+from trio_pool.testing import PoolModel
 
 json_values = st.recursive(
     st.none()
@@ -74,14 +75,18 @@ class Updates:
     """How long `next` and `until` wait before they fail; ``None`` (forever) for tests on
     a mock clock whose sources read files: there, a deadline is jumped to while a worker
     thread reads, since the task that waits for it counts as blocked."""
-    state: dict[Any, Any] = attrs.field(factory=dict)
-    """The endpoints after every update received so far."""
+    model: PoolModel = attrs.field(factory=PoolModel)
+
+    @property
+    def state(self) -> dict[Any, Any]:
+        """The endpoints after every update received so far."""
+        return self.model.members
 
     async def next(self) -> Update:
         """The next update, applied to `state`."""
         with trio.fail_after(math.inf if self.patience is None else self.patience):
             update = await self._receive.receive()
-        apply(self.state, update)
+        self.model.apply(update)
         return update
 
     def drain(self) -> list[Update]:
@@ -92,7 +97,7 @@ class Updates:
                 update = self._receive.receive_nowait()
             except trio.WouldBlock:
                 return received
-            apply(self.state, update)
+            self.model.apply(update)
             received.append(update)
 
     async def none_within(self, seconds: float) -> None:
@@ -108,22 +113,6 @@ class Updates:
             while self.state != wanted:
                 received.append(await self.next())
         return received
-
-
-def apply(state: dict[Any, Any], update: Update) -> None:
-    """What a pool's membership does with ``update``."""
-    if isinstance(update, Reset):
-        state.clear()
-        state.update(update.endpoints)
-    elif isinstance(update, Add):
-        state.update(update.endpoints)
-    elif isinstance(update, Remove):
-        for address in update.addresses:
-            state.pop(address, None)
-    elif isinstance(update, DoesNotExist):
-        state.clear()
-    else:
-        raise AssertionError(f"a source yielded {update!r}, which is not an update")
 
 
 @asynccontextmanager

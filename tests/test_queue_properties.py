@@ -23,7 +23,7 @@ from trio_pool import (
     Update,
     open_pool_queue,
 )
-from trio_pool.testing import MockPool
+from trio_pool.testing import MockPool, PoolModel
 
 addresses = st.sampled_from("abcdef")
 updates: st.SearchStrategy[Update] = st.one_of(
@@ -71,19 +71,6 @@ class TaskCounter(trio.abc.Instrument):
         self.live.discard(task)
 
 
-def apply_to_model(model: dict[Any, Any], update: Update) -> None:
-    if isinstance(update, Reset):
-        model.clear()
-        model.update(update.endpoints)
-    elif isinstance(update, Add):
-        model.update(update.endpoints)
-    elif isinstance(update, Remove):
-        for address in update.addresses:
-            model.pop(address, None)
-    else:
-        model.clear()
-
-
 async def run_scenario(
     script: list[Any], fast_path: bool, capacity: int, counter: TaskCounter
 ) -> None:
@@ -102,7 +89,7 @@ async def run_scenario(
     started: set[int] = set()
     cancelled_at: dict[int, float] = {}
     outcomes: dict[int, list[str]] = {}
-    model: dict[Any, Any] = {}
+    model = PoolModel()
     send, discovery = trio.open_memory_channel[Update](math.inf)
 
     async def caller(i: int) -> None:
@@ -142,8 +129,10 @@ async def run_scenario(
                 send.send_nowait(op)
                 await trio.testing.wait_all_tasks_blocked()
                 if queue.closed_error is None:
-                    apply_to_model(model, op)
-                    assert pool.handle.endpoints == model, "updates apply at once, idle or not"
+                    model.apply(op)
+                    assert pool.handle.endpoints == model.members, (
+                        "updates apply at once, idle or not"
+                    )
             await trio.testing.wait_all_tasks_blocked()
     assert counter.live == baseline, "no task outlives the block"
 
