@@ -34,3 +34,16 @@ async def test_the_testing_guide_scenario(autojump_clock: trio.testing.MockClock
 def test_python_blocks_compile(page: str) -> None:
     for block in python_blocks(page):
         compile(block, page, "exec")
+
+
+async def test_the_own_pool_example_runs(
+    autojump_clock: trio.testing.MockClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace: dict[str, Any] = {"__name__": "example"}
+    path = DOCS.parent / "examples" / "own_pool.py"
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    await namespace["main"]()
+    out = capsys.readouterr().out
+    assert "beta answered 'hello again'" in out, "alpha was removed while idle"
+    assert "FailFastError" in out
+    assert "gamma answered 'welcome back'" in out
