@@ -524,6 +524,42 @@ async def test_etcd_dropped_watch_and_compaction(etcd: Etcd) -> None:
     assert errors(registry, "etcd", "unavailable") >= 2
 
 
+async def test_etcd_an_empty_prefix_covers_every_key(etcd: Etcd) -> None:
+    client = EtcdClient(etcd.url)
+    await client.put("/svc/a", {"host": "10.0.0.1", "port": 80})
+    await client.put("other", {"host": "10.0.0.2", "port": 80})
+    source = EtcdDiscovery("", url=etcd.url, timeout=2.0, backoff=FAST)
+    async with collect(source) as updates:
+        assert await updates.next() == Reset(
+            [(("10.0.0.1", 80), Meta()), (("10.0.0.2", 80), Meta())]
+        )
+
+
+async def test_etcd_a_bad_value_keeps_its_last_good_one_across_a_new_list(
+    etcd: Etcd,
+) -> None:
+    client = EtcdClient(etcd.url)
+    await client.put("/svc/a", {"host": "10.0.0.1", "port": 80})
+    proxy = TcpProxy(etcd.client_port)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.run)
+        async with collect(real_source(proxy.url)) as updates:
+            assert await updates.next() == Reset([(("10.0.0.1", 80), Meta())])
+            await client.put("/svc/a", b"garbage")  # bad: its last good value stays
+            await updates.none_within(0.3)
+            proxy.cut()
+            await client.put("/svc/b", {"host": "10.0.0.2", "port": 80})
+            await client.put("/svc/c", {"host": "10.0.0.3", "port": 80})
+            await client.compact()
+            proxy.restore()
+            # The compaction forces a new list; /svc/a is still garbage, and keeps
+            # the value it had, as it did while watching.
+            assert await updates.next() == Reset(
+                [(("10.0.0.1", 80), Meta()), (("10.0.0.2", 80), Meta()), (("10.0.0.3", 80), Meta())]
+            )
+        nursery.cancel_scope.cancel()
+
+
 async def test_etcd_stopped_and_restarted(etcd: Etcd) -> None:
     registry, metrics = new_metrics()
     client = EtcdClient(etcd.url)

@@ -13,7 +13,10 @@ watcher follows:
    the last revision + 1, after a backoff: no event is missed and nothing is listed
    again. When etcd answers that this revision was compacted away, or the store's
    revision went backwards, or the cluster changed (a server rebuilt from scratch),
-   the history is gone: list again and yield a `Reset`.
+   the history is gone: list again and yield a `Reset`. A server rebuilt from scratch
+   with the same identity, whose revision has caught up with ours by the time the watch
+   resumes, cannot be told from the old one (no etcd client can): restart the source
+   after rebuilding a server that way.
 """
 
 from __future__ import annotations
@@ -113,7 +116,9 @@ class EtcdDiscovery:
       ``unavailable`` or ``timeout`` error, ``invalid`` for a garbled response); the
       watch resumes after ``backoff`` from the revision it reached, so no change is lost.
     - If that revision was compacted (a ``compacted`` error), or the server lost its
-      data or is another cluster, it lists again and yields a `Reset`.
+      data or is another cluster, it lists again and yields a `Reset`. (A server that
+      lost its data but kept its identity, and whose revision caught up meanwhile,
+      cannot be detected; see the module notes.)
 
     A silently dead connection (no reset, no close) is noticed only when the operating
     system gives up on it: the watch has no read timeout, since it may legitimately be
@@ -221,7 +226,11 @@ class _Watch:
     _shadowed: set[bytes] = attrs.field(factory=set)
 
     def range_request(self) -> dict[str, Any]:
-        return {"key": _b64(self.prefix), "range_end": _b64(prefix_range_end(self.prefix))}
+        # etcd refuses an empty key; b"\0" up to b"\0" as range_end means every key.
+        return {
+            "key": _b64(self.prefix or b"\0"),
+            "range_end": _b64(prefix_range_end(self.prefix)),
+        }
 
     def watch_request(self) -> dict[str, Any]:
         assert self.revision is not None, "a watch follows a list"
@@ -244,10 +253,13 @@ class _Watch:
             raise TransientError("invalid", "range response: kvs is not a list")
         revision = _int(header["revision"])
         self.cluster_id = header.get("cluster_id")
-        self._values = {}
+        # A key whose value went bad keeps its last good value across a new list too,
+        # as it does while watching: what the pool holds must not depend on whether a
+        # compaction forced a list in between.
+        previous, self._values = self._values, {}
         self._shadowed = set()
         for kv in kvs:
-            self._put(kv)
+            self._put(kv, previous)
         self.revision = revision
         return self.tracker.reset(self.endpoints())
 
@@ -320,7 +332,9 @@ class _Watch:
                 self._put(kv)
         return revision
 
-    def _put(self, kv: object) -> None:
+    def _put(self, kv: object, previous: dict[bytes, tuple[Address, Meta]] | None = None) -> None:
+        """Take one key's value; a bad one keeps the key's last good value, from
+        ``previous`` when listing (else from the current values)."""
         if not isinstance(kv, dict):
             self.tracker.bad_record("a key-value", "not an object")
             return
@@ -332,7 +346,10 @@ class _Watch:
             value = base64.b64decode(kv.get("value", ""), validate=True)
             address, meta = parse_endpoint_json(value)
         except (BadRecord, binascii.Error, TypeError, ValueError) as exc:
-            kept = "; its last good value stays" if key in self._values else ""
+            last_good = (self._values if previous is None else previous).get(key)
+            if last_good is not None:
+                self._values[key] = last_good
+            kept = "; its last good value stays" if last_good is not None else ""
             self.tracker.bad_record(where, f"{exc}{kept}")
             return
         self._values[key] = (address, meta)
