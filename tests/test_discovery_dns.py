@@ -279,28 +279,45 @@ async def test_srv_records_give_ports_and_targets_resolve_to_addresses(
     assert "SRV 20 0 8082 nodata.test.: its target has no A or AAAA record" in caplog.text
 
 
-async def test_a_failing_srv_target_fails_the_whole_lookup(
+async def test_a_failing_srv_target_keeps_its_last_addresses(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    registry, metrics = new_metrics()
+    # One target that its server cannot resolve right now (SERVFAIL) keeps the
+    # addresses it had; the other targets' changes still come through.
     resolver = FakeResolver()
     resolver.set("_x._tcp.test.", "SRV", 1, "0 0 80 a.test.", "0 0 81 b.test.")
     resolver.set("a.test.", "A", 1, "10.0.0.1")
     resolver.set("b.test.", "A", 1, "10.0.0.2")
-    source = fake_source(resolver, "_x._tcp.test.", port=None, record="SRV", metrics=metrics)
-    with trio.fail_after(MOCK_PATIENCE), watch_log(LOGGER, "keeping") as failures:
+    source = fake_source(resolver, "_x._tcp.test.", port=None, record="SRV")
+    a = Meta(target="a.test.", priority=0, weight=0)
+    b = Meta(target="b.test.", priority=0, weight=0)
+    with trio.fail_after(MOCK_PATIENCE):
         async with collect(source, patience=MOCK_PATIENCE) as updates:
-            await updates.next()
+            assert await updates.next() == Reset([(("10.0.0.1", 80), a), (("10.0.0.2", 81), b)])
             resolver.set("b.test.", "A", 1, "10.0.0.3")
             resolver.failing["b.test."] = servfail()
-            await failures.wait_for(3)
-            assert updates.drain() == [], "a target that fails removes nothing"
+            resolver.set("a.test.", "A", 1, "10.0.0.4")
+            assert await updates.next() == Add([(("10.0.0.4", 80), a)])
+            assert await updates.next() == Remove([("10.0.0.1", 80)])
+            assert ("10.0.0.2", 81) in updates.state, "the failing target keeps its address"
             del resolver.failing["b.test."]
-            b = Meta(target="b.test.", priority=0, weight=0)
             assert await updates.next() == Add([(("10.0.0.3", 81), b)])
             assert await updates.next() == Remove([("10.0.0.2", 81)])
-            assert ("10.0.0.1", 80) in updates.state
-    assert errors(registry, "dns", "servfail") == 3
+
+
+async def test_a_target_failing_from_the_start_is_skipped(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    resolver = FakeResolver()
+    resolver.set("_x._tcp.test.", "SRV", 1, "0 0 80 a.test.", "0 0 81 b.test.")
+    resolver.set("a.test.", "A", 1, "10.0.0.1")
+    resolver.failing["b.test."] = servfail()
+    source = fake_source(resolver, "_x._tcp.test.", port=None, record="SRV")
+    a = Meta(target="a.test.", priority=0, weight=0)
+    with trio.fail_after(MOCK_PATIENCE):
+        async with collect(source, patience=MOCK_PATIENCE) as updates:
+            assert await updates.next() == Reset([(("10.0.0.1", 80), a)])
+    assert "b.test.: its target could not be resolved" in caplog.text
 
 
 def test_arguments_are_checked() -> None:

@@ -130,8 +130,11 @@ class DnsDiscovery:
     or REFUSED from every server, no answer within ``timeout``, a network error) keeps
     the last set and is retried after ``backoff``; it is logged on the
     ``trio_pool.discovery.dns`` logger and counted as a ``servfail``, ``timeout`` or
-    ``unavailable`` error. For SRV, a failed lookup of any target counts as the failure
-    of the whole lookup, so that a slow server never removes healthy endpoints.
+    ``unavailable`` error. For SRV, a target that the servers cannot resolve right now
+    (SERVFAIL, REFUSED) keeps the addresses of its last good lookup (or is skipped as a
+    bad record if it never had one), so that neither does a flaky target remove healthy
+    endpoints nor freeze the other targets' changes; a target lookup that times out
+    still fails the whole lookup, as the targets share one ``timeout``.
 
     Each iteration (each ``async for``) resolves anew, starting with a `Reset`. Targets
     of SRV records are resolved one after another.
@@ -223,6 +226,12 @@ class _Lookup:
     _backend: Backend | None = attrs.field(default=None, init=False)
     _bad: dict[str, str] = attrs.field(factory=dict, init=False)
     _bad_before: dict[str, str] = attrs.field(factory=dict, init=False)
+    # Each SRV target's addresses at its last good lookup: a target that a server
+    # cannot resolve right now (SERVFAIL, REFUSED) keeps them, rather than failing
+    # the whole lookup and freezing every other target with it.
+    _target_hosts: dict[dns.name.Name, tuple[list[str], float | None]] = attrs.field(
+        factory=dict, init=False
+    )
 
     async def __call__(self) -> Snapshot:
         config = self.config
@@ -314,6 +323,10 @@ class _Lookup:
             )
             for host in hosts:
                 endpoints.setdefault((host, record.port), meta)
+        # Forget targets the service no longer names.
+        self._target_hosts = {
+            target: hosts for target, hosts in self._target_hosts.items() if target in targets
+        }
         return Found(endpoints, config._interval(ttl))
 
     async def _resolve_target(
@@ -325,9 +338,16 @@ class _Lookup:
                 answer = await self._query(resolver, target, rdtype)
             except dns.resolver.NXDOMAIN:
                 return "its target does not exist"
+            except dns.resolver.NoNameservers as exc:
+                last = self._target_hosts.get(target)
+                if last is not None:
+                    return last
+                return f"its target could not be resolved: {exc}"
             hosts = _addresses(answer)
             if hosts:
-                return sorted(hosts), _ttl(answer)
+                found = sorted(hosts), _ttl(answer)
+                self._target_hosts[target] = found
+                return found
         return "its target has no A or AAAA record"
 
     def _report_bad_records(self) -> None:
