@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -17,10 +18,18 @@ async def test_the_demo_balances_away_from_the_slow_backend() -> None:
     p2c, round_robin = result["balancers"]["p2c+ewma"], result["balancers"]["round robin"]
     assert p2c["requests"] > 200
     assert round_robin["requests"] > 200
-    slow = "backend-1"
+    slow, failing = "backend-1", "backend-2"
     assert result["backends"][slow] == "10x slower"
-    assert p2c["share"][slow] < round_robin["share"][slow] / 3, "P2C+EWMA avoids the slow one"
-    assert p2c["p99_ms"] < round_robin["p99_ms"]
+    assert result["backends"][failing] == "fails 20%"
+
+    def troubled(figures: dict[str, Any]) -> float:
+        return float(figures["share"][slow] + figures["share"][failing])
+
+    # Round robin gives each backend its turn; P2C+Peak-EWMA shies away from the slow
+    # one and from the one answering 500s (each costs it the failure penalty).
+    assert troubled(p2c) < troubled(round_robin) / 2, "P2C+EWMA avoids both"
+    assert p2c["success"] > round_robin["success"]
+    assert p2c["p50_ms"] < round_robin["p50_ms"]
     # Churn: the last backend joined a third of the way in, the third left at two thirds.
     assert p2c["share"]["backend-6"] > 0
     assert 0 < round_robin["share"]["backend-3"] < 0.2
