@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -22,10 +21,6 @@ def best_of(rounds: int, *contenders: Callable[[], float]) -> list[float]:
         for contender, results in zip(contenders, figures, strict=True):
             results.append(contender())
     return [max(results) for results in figures]
-
-
-def median_of(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def timed(function: Callable[[], Any]) -> float:

@@ -131,5 +131,3 @@ class DoesNotExist:
 
 Update: TypeAlias = Reset[Any, Any] | Add[Any, Any] | Remove[Any] | DoesNotExist
 """Any discovery update."""
-
-UPDATE_TYPES = (Reset, Add, Remove, DoesNotExist)

@@ -52,13 +52,11 @@ class Backend:
     spec: BackendSpec
     rng: random.Random
     port: int = 0
-    served: int = 0
     _slots: trio.Semaphore = attrs.field(factory=lambda: trio.Semaphore(SLOTS))
 
     async def handle(self, method: str, target: str) -> Reply:
         headers = (("x-backend", self.spec.name),)
         async with self._slots:
-            self.served += 1
             await trio.sleep(self.rng.expovariate(1.0 / self.spec.mean_latency))
             failed = self.rng.random() < self.spec.failure_rate
         if failed:

@@ -50,7 +50,7 @@ class Gate:
         """The error for a call that arrives while the gate is not open."""
         if self._state.value is GateState.CLOSED:
             return self.closed_failure()
-        return FailFastError(self.failfast_timeout)
+        return self.failfast_failure()
 
     def failfast_failure(self) -> FailFastError:
         return FailFastError(self.failfast_timeout)
