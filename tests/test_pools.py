@@ -367,7 +367,7 @@ def test_peak_ewma_maths() -> None:
 
 
 def test_load_arguments_are_checked() -> None:
-    with pytest.raises(ValueError, match="decay must be a positive finite number"):
+    with pytest.raises(ValueError, match="decay must be a finite number > 0"):
         PeakEwma(decay=0)
     with pytest.raises(TypeError, match="default_rtt must be a number"):
         PeakEwma(default_rtt="fast")  # type: ignore[arg-type]

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import random
 
 import attrs
 
+from ._validate import non_negative
+
 __all__ = ["Backoff"]
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{attribute.name} must be a number, got {value!r}")
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
 
 
 @attrs.frozen
@@ -26,10 +20,10 @@ class Backoff:
     do not all retry at the same instant.
     """
 
-    initial: float = attrs.field(default=0.1, validator=_non_negative)
-    maximum: float = attrs.field(default=10.0, validator=_non_negative)
-    multiplier: float = attrs.field(default=2.0, validator=_non_negative)
-    jitter: float = attrs.field(default=0.5, validator=_non_negative)
+    initial: float = attrs.field(default=0.1, validator=non_negative)
+    maximum: float = attrs.field(default=10.0, validator=non_negative)
+    multiplier: float = attrs.field(default=2.0, validator=non_negative)
+    jitter: float = attrs.field(default=0.5, validator=non_negative)
 
     def __attrs_post_init__(self) -> None:
         if self.jitter > 1:

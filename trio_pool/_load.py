@@ -29,6 +29,7 @@ from typing import Protocol
 import attrs
 
 from ._bound import CallOutcome
+from ._validate import positive
 
 __all__ = ["Load", "LoadTracker", "PeakEwma", "PendingRequests"]
 
@@ -64,13 +65,6 @@ class Load(Protocol):
         ...
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{attribute.name} must be a number, got {value!r}")
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a positive finite number, got {value!r}")
-
-
 @attrs.frozen
 class PendingRequests:
     """Load = requests in flight on the endpoint."""
@@ -103,12 +97,12 @@ class PeakEwma:
     positive finite number of seconds.
     """
 
-    default_rtt: float = attrs.field(default=0.03, validator=_positive)
+    default_rtt: float = attrs.field(default=0.03, validator=positive)
     """The estimate of an endpoint with no observation yet."""
-    decay: float = attrs.field(default=10.0, validator=_positive)
+    decay: float = attrs.field(default=10.0, validator=positive)
     """The time constant of the moving average, and of the decay toward zero between
     observations."""
-    failure_penalty: float = attrs.field(default=1.0, validator=_positive)
+    failure_penalty: float = attrs.field(default=1.0, validator=positive)
     """A failed request counts as a round trip of at least this long: keep it well above
     your slowest healthy latency."""
 

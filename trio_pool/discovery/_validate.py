@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import attrs
 
 from .._backoff import Backoff
+from .._validate import positive
 from ._metrics import DiscoveryMetrics
 
 __all__ = ["backoff", "metrics", "positive", "tcp_port"]
-
-
-def positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{attribute.name} must be a number, got {value!r}")
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a finite number > 0, got {value!r}")
 
 
 def tcp_port(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
