@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["non_negative", "positive"]
+__all__ = ["check_seconds", "non_negative", "positive"]
 
 
 def _number(attribute: attrs.Attribute[Any], value: object) -> float:
@@ -29,3 +29,13 @@ def non_negative(_: object, attribute: attrs.Attribute[Any], value: object) -> N
     number = _number(attribute, value)
     if not (number >= 0 and math.isfinite(number)):
         raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def check_seconds(name: str, value: object, *, infinite: bool = False) -> float:
+    """``value`` as a duration in seconds > 0 (``math.inf`` allowed with ``infinite``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not value > 0 or (math.isinf(value) and not infinite):
+        finite = "" if infinite else " and finite"
+        raise ValueError(f"{name} must be > 0{finite}, got {value!r}")
+    return float(value)

@@ -11,11 +11,12 @@ import trio
 from .._metrics import QueueMetrics
 from .._pool import Pool
 from .._update import Update
+from .._validate import check_seconds
 from ._backlog import Backlog
 from ._gate import Gate
 from ._handle import PoolQueue
 from ._message import Message
-from ._worker import Worker, check_failfast_timeout
+from ._worker import Worker
 
 __all__ = ["open_pool_queue"]
 
@@ -64,7 +65,7 @@ async def open_pool_queue(
         raise TypeError(f"capacity must be an int, got {capacity!r}")
     if capacity < 0:
         raise ValueError(f"capacity must be >= 0, got {capacity}")
-    failfast_timeout = check_failfast_timeout(failfast_timeout)
+    failfast_timeout = check_seconds("failfast_timeout", failfast_timeout, infinite=True)
     if not isinstance(discovery, AsyncIterable):
         raise TypeError(
             f"discovery must be an async iterable of updates, got {type(discovery).__name__}"

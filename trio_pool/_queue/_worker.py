@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -239,11 +238,3 @@ class Worker(Generic[Req, Rsp]):
             self._finish_held(gate.closed_failure())
         self._drain(gate.closed_failure)
         self._receive.close()
-
-
-def check_failfast_timeout(failfast_timeout: float) -> float:
-    if isinstance(failfast_timeout, bool) or not isinstance(failfast_timeout, int | float):
-        raise TypeError(f"failfast_timeout must be a number, got {failfast_timeout!r}")
-    if math.isnan(failfast_timeout) or failfast_timeout <= 0:
-        raise ValueError(f"failfast_timeout must be > 0, got {failfast_timeout!r}")
-    return float(failfast_timeout)

@@ -17,7 +17,7 @@ from .._p2c import P2CPool
 from .._pool import Pool
 from .._queue import PoolQueue
 from .._queue._open import _raise_single
-from .._queue._worker import check_failfast_timeout
+from .._validate import check_seconds
 from ._authority import Resolve, authority_of, discovery_for
 from ._balancer import Balancer
 from ._endpoint import Address, EndpointFactory, EndpointOptions, HttpEndpoint
@@ -276,8 +276,8 @@ async def open_balanced_transport(
         probe_timeout=probe_timeout,
         failure_statuses=failure_statuses,
     )
-    failfast_timeout = check_failfast_timeout(failfast_timeout)
-    idle_timeout = _check_seconds("idle_timeout", idle_timeout, infinite=True)
+    failfast_timeout = check_seconds("failfast_timeout", failfast_timeout, infinite=True)
+    idle_timeout = check_seconds("idle_timeout", idle_timeout, infinite=True)
     for name, count in (("capacity", capacity), ("connect_retries", connect_retries)):
         if isinstance(count, bool) or not isinstance(count, int):
             raise TypeError(f"{name} must be an int, got {count!r}")
@@ -308,14 +308,6 @@ async def open_balanced_transport(
         _raise_single(group)
 
 
-def _check_seconds(name: str, value: float, *, infinite: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not value > 0 or (math.isinf(value) and not infinite):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
-
-
 def _check_options(
     *,
     verify: ssl.SSLContext | bool,
@@ -343,8 +335,8 @@ def _check_options(
         http1=http1,
         http2=http2,
         limits=limits,
-        max_retry_after=_check_seconds("max_retry_after", max_retry_after, infinite=True),
-        probe_timeout=_check_seconds("probe_timeout", probe_timeout),
+        max_retry_after=check_seconds("max_retry_after", max_retry_after, infinite=True),
+        probe_timeout=check_seconds("probe_timeout", probe_timeout),
         failure_statuses=_check_statuses(failure_statuses),
     )
 
