@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import trio
 
 from .._metrics import QueueMetrics
+from .._nursery import raise_single
 from .._pool import Pool
 from .._update import Update
 from .._validate import check_seconds
@@ -89,27 +90,9 @@ async def open_pool_queue(
                 gate.close("the open_pool_queue block was left", None)
                 nursery.cancel_scope.cancel(reason="the open_pool_queue block was left")
     except BaseExceptionGroup as group:
-        _raise_single(group)
+        raise_single(group)
     finally:
         await _close_pool(pool)
-
-
-def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:
-    """Raise the one exception of the nursery's own ``group`` as itself.
-
-    Only the nursery's wrapper comes off: a group that the body raised itself, or that
-    a nursery inside it raised, propagates as it was raised.
-    """
-    if len(group.exceptions) != 1:
-        raise group
-    single = group.exceptions[0]
-    # Raise it as it was: without this, Python would record the group as its context.
-    context = single.__context__
-    try:
-        raise single
-    finally:
-        single.__context__ = context
-        del single, context
 
 
 async def _close_pool(pool: object) -> None:

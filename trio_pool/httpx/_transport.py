@@ -13,10 +13,10 @@ import httpx
 import trio
 
 from .._load import PeakEwma
+from .._nursery import raise_single
 from .._p2c import P2CPool
 from .._pool import Pool
 from .._queue import PoolQueue
-from .._queue._open import _raise_single
 from .._validate import check_seconds
 from ._authority import Resolve, authority_of, discovery_for
 from ._balancer import Balancer
@@ -305,7 +305,7 @@ async def open_balanced_transport(
                 transport._close()
                 nursery.cancel_scope.cancel(reason="the open_balanced_transport block was left")
     except BaseExceptionGroup as group:
-        _raise_single(group)
+        raise_single(group)
 
 
 def _check_options(
