@@ -49,7 +49,7 @@ def chaos(session: nox.Session) -> None:
     session.run(
         "pytest",
         "tests/test_chaos.py",
-        "tests/test_testing.py",
+        "tests/testing",
         *session.posargs,
         env={"HYPOTHESIS_PROFILE": "long"},
     )

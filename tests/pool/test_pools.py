@@ -31,7 +31,7 @@ from trio_pool import (
 from trio_pool._p2c import distinct_pair
 from trio_pool._ready_cache import ReadyCachePool
 
-from .fake_endpoints import Factory, FakeEndpoint
+from ..support.fake_endpoints import Factory, FakeEndpoint
 
 PoolFactory = Callable[..., ReadyCachePool[Any, Any, Any, Any]]
 ALL_POOLS: list[PoolFactory] = [P2CPool, RoundRobinPool, RandomPool]

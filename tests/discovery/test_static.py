@@ -11,8 +11,8 @@ import trio.testing
 from trio_pool import P2CPool, Reset, open_pool_queue
 from trio_pool.discovery import Meta, StaticDiscovery
 
-from .discovery_helpers import new_metrics, updates_counted
-from .fake_endpoints import Factory
+from ..support.discovery import new_metrics, updates_counted
+from ..support.fake_endpoints import Factory
 
 
 async def test_one_reset_then_the_end() -> None:

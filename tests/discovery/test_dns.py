@@ -22,8 +22,8 @@ from dns._asyncbackend import Backend
 from trio_pool import Add, Backoff, DoesNotExist, Remove, Reset
 from trio_pool.discovery import DnsDiscovery, Meta
 
-from .discovery_helpers import collect, errors, new_metrics, watch_log
-from .servers import Dnsmasq
+from ..support.discovery import collect, errors, new_metrics, watch_log
+from ..support.servers import Dnsmasq
 
 LOGGER = "trio_pool.discovery.dns"
 NO_JITTER = Backoff(initial=1.0, maximum=4.0, multiplier=2.0, jitter=0.0)

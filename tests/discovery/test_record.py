@@ -18,7 +18,7 @@ from trio_pool.discovery._record import (
     parse_endpoint_list,
 )
 
-from .discovery_helpers import expected_endpoints, is_valid, json_values, near_records
+from ..support.discovery import expected_endpoints, is_valid, json_values, near_records
 
 
 def test_a_record_is_an_address_and_a_meta() -> None:

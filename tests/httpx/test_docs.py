@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .http_servers import Backend, open_backends
+from ..support.http_servers import Backend, open_backends
 
-PAGE = Path(__file__).parent.parent / "docs" / "httpx.md"
+PAGE = Path(__file__).parents[2] / "docs" / "httpx.md"
 
 
 def python_blocks() -> list[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from . import servers
+from ..support import servers
 
 
 def test_a_missing_server_skips_unless_servers_are_required(

@@ -23,7 +23,7 @@ from trio_pool import Add, Backoff, Remove, Reset
 from trio_pool.discovery import EtcdDiscovery, Meta
 from trio_pool.discovery._etcd import prefix_range_end
 
-from .discovery_helpers import (
+from ..support.discovery import (
     collect,
     errors,
     is_valid,
@@ -32,7 +32,7 @@ from .discovery_helpers import (
     new_metrics,
     watch_log,
 )
-from .servers import Etcd, EtcdClient, TcpProxy
+from ..support.servers import Etcd, EtcdClient, TcpProxy
 
 LOGGER = "trio_pool.discovery.etcd"
 NO_JITTER = Backoff(initial=1.0, maximum=4.0, multiplier=2.0, jitter=0.0)

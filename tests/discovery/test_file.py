@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from trio_pool import Add, Backoff, DoesNotExist, Remove, Reset
 from trio_pool.discovery import FileDiscovery, Meta
 
-from .discovery_helpers import (
+from ..support.discovery import (
     collect,
     errors,
     expected_endpoints,

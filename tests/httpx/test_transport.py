@@ -23,8 +23,8 @@ from trio_pool.httpx import (
     open_balanced_transport,
 )
 
-from .http_servers import Backend, open_backends
-from .httpx_support import Pools, Resolver, static
+from ..support.http_servers import Backend, open_backends
+from ..support.httpx_helpers import Pools, Resolver, static
 
 
 @asynccontextmanager

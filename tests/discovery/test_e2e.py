@@ -16,7 +16,7 @@ import trio
 from trio_pool import Backoff, P2CPool, Remove, Update, open_pool_queue
 from trio_pool.discovery import DnsDiscovery
 
-from .servers import Dnsmasq
+from ..support.servers import Dnsmasq
 
 
 @attrs.define(eq=False)

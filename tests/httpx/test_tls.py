@@ -11,8 +11,8 @@ import trustme
 
 from trio_pool.httpx import open_balanced_transport
 
-from .http_servers import Backend, open_backends, write_certificate
-from .httpx_support import Resolver
+from ..support.http_servers import Backend, open_backends, write_certificate
+from ..support.httpx_helpers import Resolver
 
 
 @pytest.fixture(scope="module")
