@@ -90,14 +90,11 @@ class PoolQueue(Generic[Req, Rsp]):
                 self._on_pool_failure(f"pool.ready_nowait() failed: {exc!r}", exc)
                 raise gate.closed_failure() from exc
             else:
-                try:
-                    bound = self._pool.call(request)
-                except Exception as exc:
-                    self._on_pool_failure(f"pool.call() failed: {exc!r}", exc)
-                    raise gate.closed_failure() from exc
                 if self._metrics is not None:
                     self._metrics.requests.inc()
                     self._metrics.latency.observe(0.0)
+                # An error raised here is the request's own (see the worker's dispatch).
+                bound = self._pool.call(request)
                 response = await bound
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return response

@@ -9,8 +9,6 @@ from typing import Any, Generic, TypeVar
 import attrs
 import trio
 
-from .._errors import PoolError
-
 __all__ = ["Message", "Reply", "close_unawaited"]
 
 Req = TypeVar("Req")
@@ -29,7 +27,12 @@ def close_unawaited(bound: Awaitable[Any]) -> None:
     if close is None:
         logger.warning("bound call %r has no close(); it was dropped unawaited", bound)
         return
-    close()
+    try:
+        close()
+    except Exception as exc:
+        # Raised in a caller that is leaving with an error of its own (often Cancelled),
+        # which this must not replace.
+        logger.warning("closing the unawaited bound call %r failed: %r", bound, exc)
 
 
 @attrs.define(eq=False, slots=True)
@@ -43,7 +46,7 @@ class Reply(Generic[Rsp]):
 
     _event: trio.Event = attrs.field(factory=trio.Event, init=False)
     _bound: Awaitable[Rsp] | None = attrs.field(default=None, init=False)
-    _error: PoolError | None = attrs.field(default=None, init=False)
+    _error: Exception | None = attrs.field(default=None, init=False)
     abandoned: bool = attrs.field(default=False, init=False)
 
     def send_call(self, bound: Awaitable[Rsp]) -> None:
@@ -53,7 +56,8 @@ class Reply(Generic[Rsp]):
         self._bound = bound
         self._event.set()
 
-    def send_error(self, error: PoolError) -> None:
+    def send_error(self, error: Exception) -> None:
+        """Fail the request with ``error``: the queue's own, or its endpoint's."""
         if not self.abandoned:
             self._error = error
             self._event.set()

@@ -96,6 +96,10 @@ class Worker(Generic[Req, Rsp]):
         """Close the queue for good because of ``cause``; idempotent."""
         if self._gate.close(reason, cause):
             logger.warning("pool queue closed: %s", reason, exc_info=cause)
+        else:
+            # Say so all the same: a failure while the queue closes (discovery raising
+            # in its cleanup as it is cancelled, say) is otherwise seen by no one.
+            logger.warning("%s, after the queue closed", reason, exc_info=cause)
         assert self._tasks is not None, "terminate() is only called once run() has started"
         self._tasks.cancel_scope.cancel(reason=reason)
 
@@ -106,32 +110,39 @@ class Worker(Generic[Req, Rsp]):
     # -- discovery ------------------------------------------------------------------------
 
     async def _run_discovery(self) -> None:
-        updates: AsyncIterator[Update] = aiter(self._discovery)
+        # Everything a discovery object does, from __aiter__ to aclose, is the user's
+        # code: its errors close the queue (or are logged, once it is closed), and never
+        # escape into the block around the queue.
         try:
-            while True:
-                try:
-                    update = await anext(updates)
-                except StopAsyncIteration:
-                    logger.debug("discovery ended; the pool keeps its last endpoints")
-                    return
-                except Exception as exc:
-                    self.terminate(f"discovery failed: {exc!r}", exc)
-                    return
-                try:
-                    apply_update(self._pool, update)
-                except Exception as exc:
-                    self.terminate(f"applying {update!r} failed: {exc!r}", exc)
-                    return
-                logger.debug("update applied: %r", update)
+            updates: AsyncIterator[Update] = aiter(self._discovery)
+        except Exception as exc:
+            self.terminate(f"discovery failed: {exc!r}", exc)
+            return
+        try:
+            await self._apply_updates(updates)
         finally:
-            if inspect.isasyncgen(updates):
-                with trio.move_on_after(_DISCOVERY_CLOSE_GRACE, shield=True):
-                    try:
-                        await updates.aclose()
-                    except Exception as exc:
-                        # The stream is done either way; its cleanup failing must not
-                        # crash the block around the queue.
-                        logger.warning("closing the discovery stream failed: %r", exc)
+            # What the queue made, it closes: an async generator, or an iterator that
+            # __aiter__ made anew. An object that is its own iterator (a memory receive
+            # channel) stays its owner's to close.
+            if inspect.isasyncgen(updates) or updates is not self._discovery:
+                await _close_discovery(updates)
+
+    async def _apply_updates(self, updates: AsyncIterator[Update]) -> None:
+        while True:
+            try:
+                update = await anext(updates)
+            except StopAsyncIteration:
+                logger.debug("discovery ended; the pool keeps its last endpoints")
+                return
+            except Exception as exc:
+                self.terminate(f"discovery failed: {exc!r}", exc)
+                return
+            try:
+                apply_update(self._pool, update)
+            except Exception as exc:
+                self.terminate(f"applying {update!r} failed: {exc!r}", exc)
+                return
+            logger.debug("update applied: %r", update)
 
     # -- the pool's drive loop ------------------------------------------------------------
 
@@ -177,13 +188,16 @@ class Worker(Generic[Req, Rsp]):
             # The caller left while the pool got ready; the selection is simply unused.
             self._finish_held()
             return
+        if self._metrics is not None:
+            self._metrics.latency.observe(trio.current_time() - message.enqueued_at)
         try:
             bound = pool.call(message.request)
         except Exception as exc:
-            self.terminate(f"pool.call() failed: {exc!r}", exc)
-            await self._until_terminated()
-        if self._metrics is not None:
-            self._metrics.latency.observe(trio.current_time() - message.enqueued_at)
+            # The request's own failure (an endpoint whose call() raised at once), not
+            # the pool's: it fails that request, as the same error raised later would.
+            self._finish_held()
+            message.reply.send_error(exc)
+            return
         self._finish_held()
         message.reply.send_call(bound)
 
@@ -238,3 +252,22 @@ class Worker(Generic[Req, Rsp]):
             self._finish_held(gate.closed_failure())
         self._drain(gate.closed_failure)
         self._receive.close()
+
+
+async def _close_discovery(updates: AsyncIterator[Update]) -> None:
+    """Close a discovery iterator that has ``aclose()``, within a grace period.
+
+    A failure or a hang there is logged and cut short, never raised into the block.
+    """
+    aclose = getattr(updates, "aclose", None)
+    if aclose is None:
+        return
+    with trio.move_on_after(_DISCOVERY_CLOSE_GRACE, shield=True) as grace:
+        try:
+            await aclose()
+        except Exception as exc:
+            logger.warning("closing the discovery stream failed: %r", exc)
+    if grace.cancelled_caught:
+        logger.warning(
+            "closing the discovery stream took more than %g s; given up", _DISCOVERY_CLOSE_GRACE
+        )
