@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
 import tempfile
 from pathlib import Path
@@ -21,8 +22,10 @@ import trio.testing
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+import trio_pool
 from trio_pool import Add, Backoff, DoesNotExist, Remove, Reset
 from trio_pool.discovery import FileDiscovery, Meta
+from trio_pool.testing import MockPool
 
 from ..support.discovery import (
     collect,
@@ -228,3 +231,20 @@ def test_fuzzed_content_never_ends_the_source_nor_changes_the_set_unless_valid(
                     )
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+async def test_a_read_that_blocks_does_not_hold_the_block(tmp_path: Path) -> None:
+    # A FIFO with no writer blocks its reader, as a hung network filesystem would: the
+    # read runs in a thread, which must be abandoned, not awaited, when the queue leaves.
+    fifo = tmp_path / "endpoints.json"
+    os.mkfifo(fifo)
+    try:
+        with trio.fail_after(5):
+            async with trio_pool.open_pool_queue(MockPool(), FileDiscovery(fifo)) as queue:
+                await trio.sleep(0.2)  # the read is blocked in its thread by now
+                assert queue.closed_error is None
+    finally:
+        # Let the abandoned thread finish: a writer opening and closing the FIFO ends
+        # the reader's wait with an empty read.
+        descriptor = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(descriptor)

@@ -59,7 +59,9 @@ class FileDiscovery:
     Replace the file atomically (write a temporary file, then rename it over the old
     one): a reader can otherwise see it half-written, which counts as invalid until the
     next poll. The file is read whole at every poll, off the event loop (in a worker
-    thread), and parsed only when its bytes changed.
+    thread, abandoned if the read blocks past cancellation, so a FIFO or a hung network
+    filesystem cannot hold up the block around the queue), and parsed only when its
+    bytes changed.
 
     Each iteration (each ``async for``) watches the file anew, starting with a `Reset`.
     Arguments after ``path`` are keyword-only.
@@ -97,7 +99,9 @@ class _FileReader:
 
     async def __call__(self) -> Snapshot:
         try:
-            data = await trio.Path(self.path).read_bytes()
+            # Abandoned on cancellation: a read that blocks (a FIFO, a hung network
+            # filesystem) must not keep the queue's block from exiting.
+            data = await trio.to_thread.run_sync(self.path.read_bytes, abandon_on_cancel=True)
         except (FileNotFoundError, NotADirectoryError):
             self._last = None
             return Missing(self.interval)
