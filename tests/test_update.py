@@ -85,3 +85,20 @@ def test_reset_accepts_exactly_the_lists_without_duplicate_addresses(
     else:
         with pytest.raises(ValueError, match="duplicate address"):
             Reset(pairs)
+
+
+@pytest.mark.parametrize("kind", [Reset, Add])
+def test_a_mapping_is_read_as_address_to_target(kind: Any) -> None:
+    # The shape pool.members() returns: each key an address, each value its target, so
+    # a (host, port) key is one address, never split into an address and a target.
+    members = {("10.0.0.1", 80): "zone-a", ("10.0.0.2", 80): None}
+    update = kind(members)
+    assert update.endpoints == ((("10.0.0.1", 80), "zone-a"), (("10.0.0.2", 80), None))
+
+
+def test_removing_a_mapping_removes_its_keys() -> None:
+    assert Remove({("10.0.0.1", 80): "zone-a"}).addresses == (("10.0.0.1", 80),)
+
+
+def test_a_mapping_with_unhashable_values_is_still_a_mapping() -> None:
+    assert Reset({"a": ["list", "target"]}).endpoints == (("a", ["list", "target"]),)

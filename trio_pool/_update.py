@@ -8,7 +8,7 @@ it, and never reaches a pool.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeAlias, TypeVar
 
 import attrs
@@ -50,7 +50,9 @@ class _Pairs(tuple[tuple[Any, Any], ...]):
 def _endpoint_pairs(value: object) -> tuple[tuple[Any, Any], ...]:
     if type(value) is _Pairs:
         return value
-    items = _collection(value, "endpoints")
+    # A mapping is address -> target (the shape of a pool's members()); iterated, it
+    # would give its keys only, each (host, port) key then misread as a pair.
+    items = list(value.items()) if isinstance(value, Mapping) else _collection(value, "endpoints")
     pairs: list[tuple[Any, Any]] = []
     seen: set[object] = set()
     for item in items:
@@ -89,6 +91,9 @@ class _EndpointsUpdate(Generic[Addr, T]):
 class Reset(_EndpointsUpdate[Addr, T]):
     """The complete set of endpoints, as ``(address, target)`` pairs.
 
+    ``endpoints`` is an iterable of pairs, or a mapping from each address to its target
+    (``Reset(pool.members())``).
+
     A pool keeps the state of every endpoint whose ``(address, target)`` is unchanged (no
     reconnect, its load estimate kept), rebuilds an endpoint whose target changed, and
     removes every address that is absent. ``Reset([])`` empties the pool.
@@ -103,6 +108,8 @@ class Reset(_EndpointsUpdate[Addr, T]):
 class Add(_EndpointsUpdate[Addr, T]):
     """Add each ``(address, target)``, or update the target of an address already present.
 
+    ``endpoints`` is an iterable of pairs, or a mapping from each address to its target.
+
     Raises:
         TypeError: ``endpoints`` is not a collection of pairs, or an address is unhashable.
         ValueError: the same address appears twice.
@@ -112,6 +119,8 @@ class Add(_EndpointsUpdate[Addr, T]):
 @attrs.frozen
 class Remove(Generic[Addr]):
     """Remove each address; addresses the pool does not hold are ignored.
+
+    ``addresses`` is an iterable of addresses (a mapping gives its keys).
 
     Raises:
         TypeError: ``addresses`` is not a collection, or an address is unhashable.
