@@ -7,10 +7,13 @@ its endpoint after it is returned (an HTTP response whose body is read later).
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Generic, TypeVar
 
 __all__ = ["BoundCall", "CallOutcome", "Lease"]
+
+logger = logging.getLogger("trio_pool.pool")
 
 Rsp = TypeVar("Rsp")
 
@@ -62,11 +65,21 @@ class BoundCall(Generic[Rsp]):
         return response
 
     def close(self) -> None:
-        """Drop the call unawaited, ending its accounting."""
+        """Drop the call unawaited, ending its accounting.
+
+        An error from the wrapped awaitable's own ``close()`` is logged, not raised: the
+        caller that dropped the call is usually on its way out with an error of its own.
+        """
+        if self._on_done is None:
+            return
         close = getattr(self._coroutine, "close", None)
-        if close is not None:
-            close()
-        self._done(CallOutcome.DROPPED)
+        try:
+            if close is not None:
+                close()
+        except Exception as exc:
+            logger.warning("closing the unawaited call %r failed: %r", self._coroutine, exc)
+        finally:
+            self._done(CallOutcome.DROPPED)
 
     def _done(self, outcome: CallOutcome) -> None:
         on_done, self._on_done = self._on_done, None
