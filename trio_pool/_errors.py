@@ -28,13 +28,22 @@ class FailFastError(PoolError):
     Raised by requests that were waiting when the deadline passed, and by every call made
     while the gate stays shut. The gate opens again, in the background, as soon as the pool
     has a ready endpoint; ``await queue.wait_available()`` waits for that.
+
+    Built from a message like any exception; the queue builds it with `timed_out`, which
+    fills in `failfast_timeout`.
     """
 
-    def __init__(self, failfast_timeout: float) -> None:
-        super().__init__(
-            f"no endpoint became ready within the failfast timeout of {failfast_timeout:g} s"
-        )
-        self.failfast_timeout = failfast_timeout
+    failfast_timeout: float | None = None
+    """The failfast timeout of the queue that raised it (``None`` if built otherwise)."""
+
+    @classmethod
+    def timed_out(cls, failfast_timeout: float, detail: str = "") -> FailFastError:
+        """The error of a queue whose pool had no ready endpoint for ``failfast_timeout``;
+        ``detail`` (the pool's state, say) ends the message."""
+        message = f"no endpoint became ready within the failfast timeout of {failfast_timeout:g} s"
+        error = cls(f"{message}: {detail}" if detail else message)
+        error.failfast_timeout = failfast_timeout
+        return error
 
 
 class PoolClosedError(PoolError):

@@ -53,7 +53,7 @@ class Gate:
         return self.failfast_failure()
 
     def failfast_failure(self) -> FailFastError:
-        return FailFastError(self.failfast_timeout)
+        return FailFastError.timed_out(self.failfast_timeout)
 
     def closed_failure(self) -> PoolClosedError:
         # A fresh error per caller: one instance raised in many tasks would collect all
