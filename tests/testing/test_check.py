@@ -144,3 +144,49 @@ async def test_mock_endpoint_permits_and_failures(
     with pytest.raises(AssertionError, match="closed twice"):
         await endpoint.aclose()
     assert len(handle.violations) == 2
+
+
+class TwoBugsPool(RoundRobinPool[Any, Any, Any, Any]):
+    """Breaks the contract twice: with two members or more it hides one from members();
+    having never held more than one, its aclose() raises."""
+
+    most = 0
+
+    def members(self) -> dict[Any, Any]:
+        members = super().members()
+        self.most = max(self.most, len(members))
+        if len(members) >= 2:
+            members.pop(next(iter(members)))
+        return members
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        if self.most <= 1:
+            raise RuntimeError("aclose is broken")
+
+
+def test_check_pool_raises_one_assertion_error_listing_every_failure() -> None:
+    # Hypothesis finds both bugs and reports them as a group; check_pool must still
+    # raise a plain AssertionError, with each failure and its scenario in the message.
+    with pytest.raises(AssertionError) as info:
+        check_pool(TwoBugsPool, max_examples=300)
+    assert not isinstance(info.value, BaseExceptionGroup)
+    message = str(info.value)
+    assert "broke the Pool contract" in message
+    assert "differs from the model" in message
+    assert "aclose is broken" in message
+    assert message.count("Scenario(") >= 2, "each failure comes with its shrunk scenario"
+
+
+class RaisingPool(RoundRobinPool[Any, Any, Any, Any]):
+    """Breaks the contract with an error that is not an assertion."""
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+        raise RuntimeError("aclose is broken")
+
+
+def test_check_pool_reports_any_error_of_the_pool_as_an_assertion_error() -> None:
+    with pytest.raises(AssertionError, match="aclose is broken") as info:
+        check_pool(RaisingPool, max_examples=50)
+    assert isinstance(info.value.__cause__, RuntimeError)

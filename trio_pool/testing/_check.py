@@ -20,7 +20,7 @@ once every task is blocked, and again after the block is left, it asserts:
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from typing import Any
 
 import attrs
@@ -138,6 +138,7 @@ async def run_scenario(
     Call it inside ``trio.run`` with a ``MockClock`` (autojump) as the clock, or use
     `check_pool`. Raises ``AssertionError`` naming the broken rule.
     """
+    __tracebackhide__ = True
     scopes: dict[int, trio.CancelScope] = {}
     cancel_on_dispatch: set[int] = set()
 
@@ -261,14 +262,15 @@ async def run_scenario(
     try:
         await run_steps()
     except BaseExceptionGroup as group:
-        # An assertion raised inside the callers' nursery arrives wrapped: surface it.
-        failed, _ = group.split(AssertionError)
-        if failed is None:
-            raise
-        first: BaseException = failed
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
+        # A failure inside the callers' nursery arrives wrapped: surface the broken rule
+        # (or the pool's one error) as itself.
+        leaves = list(_leaves(group))
+        assertions = [e for e in leaves if isinstance(e, AssertionError)]
+        if assertions:
+            raise assertions[0] from None
+        if len(leaves) == 1:
+            raise leaves[0] from None
+        raise
     finally:
         trio.lowlevel.remove_instrument(tasks)
     assert not tasks.live, f"tasks outlived the queue: {[t.name for t in tasks.live]}"
@@ -298,6 +300,14 @@ async def run_scenario(
     )
 
 
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            yield from _leaves(error)
+        else:
+            yield error
+
+
 def check_pool(
     new_pool: NewPool,
     *,
@@ -314,9 +324,12 @@ def check_pool(
 
     A plain function: call it from a synchronous test. It runs Hypothesis with the active
     settings profile (``max_examples`` overrides its example count) and raises
-    ``AssertionError`` whose message holds the broken rule and the shrunk scenario.
-    See the module documentation for the rules.
+    ``AssertionError`` whose message holds each broken rule with its shrunk scenario:
+    one, or every distinct failure Hypothesis found, and an error of any other kind
+    raised by the pool counts as a broken rule too. See the module documentation for
+    the rules.
     """
+    __tracebackhide__ = True
     overrides: dict[str, Any] = {
         "deadline": None,
         "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -327,6 +340,7 @@ def check_pool(
     @settings(**overrides)
     @given(scenarios())
     def conformance(scenario: Scenario) -> None:
+        __tracebackhide__ = True
         trio.run(
             lambda: run_scenario(new_pool, scenario, failfast_timeout=failfast_timeout),
             clock=trio.testing.MockClock(autojump_threshold=0),
@@ -334,6 +348,29 @@ def check_pool(
 
     try:
         conformance()
-    except AssertionError as exc:
-        notes = "\n".join(getattr(exc, "__notes__", []))
-        raise AssertionError(f"the pool broke the Pool contract: {exc}\n{notes}") from exc
+    except Exception as exc:
+        failures = _failures(exc)
+        if len(failures) == 1:
+            raise AssertionError(
+                f"the pool broke the Pool contract: {_describe(failures[0])}"
+            ) from failures[0]
+        listed = "\n\n".join(f"{i}. {_describe(f)}" for i, f in enumerate(failures, 1))
+        raise AssertionError(
+            f"the pool broke the Pool contract in {len(failures)} ways:\n\n{listed}"
+        ) from None
+
+
+def _failures(error: Exception) -> list[Exception]:
+    """The distinct failures in what Hypothesis raised: one error, or a group of them."""
+    if isinstance(error, ExceptionGroup) and any(
+        getattr(e, "__notes__", None) for e in error.exceptions
+    ):
+        return [leaf for e in error.exceptions for leaf in _failures(e)]
+    return [error]
+
+
+def _describe(failure: Exception) -> str:
+    """The broken rule (or the error) and the notes Hypothesis added: the scenario."""
+    rule = str(failure) if isinstance(failure, AssertionError) else repr(failure)
+    notes = "\n".join(getattr(failure, "__notes__", []))
+    return f"{rule}\n{notes}" if notes else rule
