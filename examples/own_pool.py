@@ -2,7 +2,8 @@
 
 `FirstReadyPool` sends every request to the first endpoint in its membership. It shows
 what the queue asks of a pool: synchronous membership changes, a ``drive()`` loop, a
-``ready()`` that selects an endpoint, and a ``call()`` that binds to it. The run prints
+``ready()`` that selects an endpoint, a ``call()`` that binds to it, and an ``aclose()``
+that releases what the pool holds when the queue closes. The run prints
 each step: requests served, an update applied while no request flows, failfast while the
 pool is empty, and recovery.
 
@@ -70,6 +71,11 @@ class FirstReadyPool:
     def call(self, request: str) -> Awaitable[str]:
         assert self._selected is not None, "ready() selects before call()"
         return self._selected.call(request)
+
+    async def aclose(self) -> None:
+        # Pretend backends hold nothing; a real pool closes its endpoints' connections.
+        self._members.clear()
+        await trio.lowlevel.checkpoint()
 
 
 async def main() -> None:

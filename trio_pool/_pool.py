@@ -30,12 +30,19 @@ class Pool(Protocol[Addr_contra, T_contra, Req_contra, Rsp_co]):
     caller. If the caller goes away before awaiting it, the queue calls its ``close()``
     (a coroutine has one): the pool must not leak load accounting either way.
 
-    Optional extensions that ``open_pool_queue`` uses when a pool has them:
+    An error that ``call`` raises, or that its awaitable raises, is that request's own:
+    it fails that request only, never the queue. An error from ``drive()`` or ``ready()``
+    means the pool is broken: the queue closes.
+
+    ``aclose()`` closes every endpoint the pool holds; the queue awaits it once, when it
+    closes, shielded, within a grace period.
+
+    An optional extension that ``open_pool_queue`` uses when a pool has it:
 
     - ``ready_nowait() -> None``: select an endpoint for the next call if one is ready
       right now, or raise ``trio.WouldBlock``; never blocks. With it, a call that finds the
       queue empty is bound in the caller's own task, skipping the hop through the worker.
-    - ``async aclose() -> None``: close every endpoint; called once when the queue closes.
+      It makes things faster, never correct: a pool without it is served as well.
     """
 
     def reset_pool(self, endpoints: Iterable[tuple[Addr_contra, T_contra]]) -> None:
@@ -60,4 +67,8 @@ class Pool(Protocol[Addr_contra, T_contra, Req_contra, Rsp_co]):
 
     def call(self, request: Req_contra) -> Awaitable[Rsp_co]:
         """Bind ``request`` to the selected endpoint and return the call to await."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close every endpoint the pool holds; called once, when the queue closes."""
         ...

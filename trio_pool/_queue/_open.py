@@ -27,6 +27,16 @@ Rsp = TypeVar("Rsp")
 # How long the pool gets to close its endpoints when the block is left.
 _POOL_CLOSE_GRACE = 5.0
 
+_POOL_METHODS = (
+    "reset_pool",
+    "add_endpoint",
+    "remove_endpoint",
+    "drive",
+    "ready",
+    "call",
+    "aclose",
+)
+
 
 @asynccontextmanager
 async def open_pool_queue(
@@ -57,7 +67,7 @@ async def open_pool_queue(
     ``queue.wait_closed()`` lets the application react.
 
     Leaving the block closes the queue (waiting callers get `PoolClosedError`), cancels
-    the tasks, and awaits ``pool.aclose()`` if the pool has one, shielded, for at most
+    the tasks, and awaits ``pool.aclose()``, shielded, for at most
     5 seconds. A single exception from the body propagates as itself, never wrapped in
     an ``ExceptionGroup``; several at once (a bug in trio-pool beside one in the body)
     propagate as a group.
@@ -67,6 +77,12 @@ async def open_pool_queue(
     if capacity < 0:
         raise ValueError(f"capacity must be >= 0, got {capacity}")
     failfast_timeout = check_seconds("failfast_timeout", failfast_timeout, infinite=True)
+    missing = [name for name in _POOL_METHODS if not callable(getattr(pool, name, None))]
+    if missing:
+        raise TypeError(
+            f"pool must implement the Pool protocol; {type(pool).__name__} lacks "
+            + ", ".join(f"{name}()" for name in missing)
+        )
     if not isinstance(discovery, AsyncIterable):
         raise TypeError(
             f"discovery must be an async iterable of updates, got {type(discovery).__name__}"
@@ -95,8 +111,6 @@ async def open_pool_queue(
         await _close_pool(pool)
 
 
-async def _close_pool(pool: object) -> None:
-    aclose = getattr(pool, "aclose", None)
-    if aclose is not None:
-        with trio.move_on_after(_POOL_CLOSE_GRACE, shield=True):
-            await aclose()
+async def _close_pool(pool: Pool[Any, Any, Any, Any]) -> None:
+    with trio.move_on_after(_POOL_CLOSE_GRACE, shield=True):
+        await pool.aclose()
