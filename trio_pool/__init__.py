@@ -10,31 +10,34 @@ recovers::
 """
 
 from ._backoff import Backoff as Backoff
-from ._baseline import RandomPool as RandomPool
-from ._baseline import RoundRobinPool as RoundRobinPool
-from ._bound import BoundCall as BoundCall
-from ._bound import CallOutcome as CallOutcome
-from ._bound import Lease as Lease
-from ._endpoint import Endpoint as Endpoint
 from ._errors import FailFastError as FailFastError
 from ._errors import PoolClosedError as PoolClosedError
 from ._errors import PoolError as PoolError
-from ._load import Load as Load
-from ._load import LoadTracker as LoadTracker
-from ._load import PeakEwma as PeakEwma
-from ._load import PendingRequests as PendingRequests
-from ._metrics import QUEUE_LATENCY_BUCKETS as QUEUE_LATENCY_BUCKETS
-from ._metrics import PoolMetricFamilies as PoolMetricFamilies
-from ._metrics import PoolMetrics as PoolMetrics
-from ._metrics import QueueMetricFamilies as QueueMetricFamilies
-from ._metrics import QueueMetrics as QueueMetrics
-from ._p2c import P2CPool as P2CPool
+from ._pool import BalancedPool as BalancedPool
+from ._pool import BoundCall as BoundCall
+from ._pool import CallOutcome as CallOutcome
+from ._pool import Endpoint as Endpoint
+from ._pool import EndpointState as EndpointState
+from ._pool import EndpointStatistics as EndpointStatistics
+from ._pool import Lease as Lease
+from ._pool import Load as Load
+from ._pool import LoadTracker as LoadTracker
+from ._pool import P2CPool as P2CPool
+from ._pool import PeakEwma as PeakEwma
+from ._pool import PendingRequests as PendingRequests
 from ._pool import Pool as Pool
+from ._pool import PoolMetricFamilies as PoolMetricFamilies
+from ._pool import PoolMetrics as PoolMetrics
+from ._pool import PoolStatistics as PoolStatistics
+from ._pool import RandomPool as RandomPool
+from ._pool import RoundRobinPool as RoundRobinPool
+from ._pool import apply_update as apply_update
+from ._queue import QUEUE_LATENCY_BUCKETS as QUEUE_LATENCY_BUCKETS
 from ._queue import PoolQueue as PoolQueue
 from ._queue import PoolQueueStatistics as PoolQueueStatistics
-from ._queue import apply_update as apply_update
+from ._queue import QueueMetricFamilies as QueueMetricFamilies
+from ._queue import QueueMetrics as QueueMetrics
 from ._queue import open_pool_queue as open_pool_queue
-from ._ready_cache import PoolStatistics as PoolStatistics
 from ._update import Add as Add
 from ._update import DoesNotExist as DoesNotExist
 from ._update import Remove as Remove
@@ -47,10 +50,13 @@ __all__ = [
     "QUEUE_LATENCY_BUCKETS",
     "Add",
     "Backoff",
+    "BalancedPool",
     "BoundCall",
     "CallOutcome",
     "DoesNotExist",
     "Endpoint",
+    "EndpointState",
+    "EndpointStatistics",
     "FailFastError",
     "Lease",
     "Load",

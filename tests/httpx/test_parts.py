@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 import trio_pool
-from trio_pool._bound import Lease
+from trio_pool import Lease
 from trio_pool.httpx import (
     BalancerClosedError,
     BalancerError,

@@ -15,8 +15,7 @@ import pytest
 import trio
 import trio.testing
 
-from trio_pool import CallOutcome, LoadTracker, P2CPool
-from trio_pool._bound import Lease
+from trio_pool import CallOutcome, Lease, LoadTracker, P2CPool
 
 A = ("10.0.0.1", 80)
 

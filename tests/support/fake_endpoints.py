@@ -13,13 +13,18 @@ import trio
 class FakeEndpoint:
     """Ready, not ready or failing as the test says; answers after ``latency`` seconds.
 
-    With ``nowait`` it offers ``ready_nowait()``; without, only ``ready()``.
+    With ``nowait`` it offers ``ready_nowait()``; without, only ``ready()``. With
+    ``instant``, ``ready()`` returns without a checkpoint when the endpoint is ready
+    (otherwise it checkpoints first, as Trio functions do). ``call_error`` is raised
+    at once by ``call()`` itself, not by its awaitable.
     """
 
     address: Hashable
     target: Any
     nowait: bool = True
+    instant: bool = False
     latency: float = 0.0
+    call_error: Exception | None = None
     fail_calls: bool = False
     is_ready: bool = True
     ready_error: Exception | None = None
@@ -53,6 +58,8 @@ class FakeEndpoint:
     async def ready(self) -> None:
         self.ready_waits += 1
         try:
+            if self.instant and self.is_ready and self.ready_error is None:
+                return
             await trio.lowlevel.checkpoint()
             while not self.is_ready:
                 if self.ready_error is not None:
@@ -62,8 +69,13 @@ class FakeEndpoint:
             self.ready_cancelled += 1
             raise
 
-    async def call(self, request: Any) -> Any:
+    def call(self, request: Any) -> Any:
+        if self.call_error is not None:
+            raise self.call_error
         self.calls.append(request)
+        return self._answer(request)
+
+    async def _answer(self, request: Any) -> Any:
         await trio.sleep(self.latency)
         if self.fail_calls:
             raise ConnectionError(f"{self.address} failed {request!r}")

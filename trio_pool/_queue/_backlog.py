@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import attrs
-from prometheus_client import Gauge
+
+from .._metrics import GaugeLike
 
 __all__ = ["Backlog"]
 
@@ -18,22 +19,19 @@ class Backlog:
     only what waits *before* the worker.
     """
 
-    _length: Gauge | None
+    _length: GaugeLike
     pending: int = 0
 
     def enqueue(self) -> None:
         self.pending += 1
-        if self._length is not None:
-            self._length.inc()
+        self._length.inc()
 
     def cancel_enqueue(self) -> None:
         self.pending -= 1
-        if self._length is not None:
-            self._length.dec()
+        self._length.dec()
 
     def take(self) -> None:
-        if self._length is not None:
-            self._length.dec()
+        self._length.dec()
 
     def finish(self) -> None:
         self.pending -= 1

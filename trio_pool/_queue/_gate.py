@@ -15,7 +15,7 @@ import attrs
 from trio_util import AsyncValue
 
 from .._errors import FailFastError, PoolClosedError, PoolError
-from .._metrics import QueueMetrics
+from ._metrics import QueueMetrics
 
 __all__ = ["Gate", "GateState"]
 
@@ -31,16 +31,15 @@ class GateState(enum.Enum):
 @attrs.define(eq=False)
 class Gate:
     failfast_timeout: float
-    _metrics: QueueMetrics | None
+    _metrics: QueueMetrics
     _state: AsyncValue[GateState] = attrs.field(init=False)
     _closed_reason: str = attrs.field(default="", init=False)
     _closed_cause: BaseException | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._state = AsyncValue(GateState.OPEN)
-        if self._metrics is not None:
-            self._metrics.failfast_timeout.set(self.failfast_timeout)
-            self._metrics.gate_open_time.set(self._metrics.wall_clock())
+        self._metrics.failfast_timeout.set(self.failfast_timeout)
+        self._metrics.gate_open_time.set(self._metrics.wall_clock())
 
     @property
     def state(self) -> GateState:
@@ -69,18 +68,16 @@ class Gate:
         logger.debug(
             "failfast: no endpoint ready for %g s; failing queued requests", self.failfast_timeout
         )
-        if self._metrics is not None:
-            self._metrics.gate_shut.inc()
-            self._metrics.gate_shut_time.set(self._metrics.wall_clock())
+        self._metrics.gate_shut.inc()
+        self._metrics.gate_shut_time.set(self._metrics.wall_clock())
 
     def open(self) -> None:
         if self._state.value is not GateState.SHUT:
             return
         self._state.value = GateState.OPEN
         logger.debug("failfast exited: the pool is ready again")
-        if self._metrics is not None:
-            self._metrics.gate_open.inc()
-            self._metrics.gate_open_time.set(self._metrics.wall_clock())
+        self._metrics.gate_open.inc()
+        self._metrics.gate_open_time.set(self._metrics.wall_clock())
 
     def close(self, reason: str, cause: BaseException | None) -> bool:
         """Close for good, keeping the first reason; return whether this call closed it."""

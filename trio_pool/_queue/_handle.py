@@ -9,11 +9,11 @@ import attrs
 import trio
 
 from .._errors import PoolClosedError
-from .._metrics import QueueMetrics
 from .._pool import Pool
 from ._backlog import Backlog
 from ._gate import Gate, GateState
 from ._message import Message, Reply
+from ._metrics import QueueMetrics
 
 __all__ = ["PoolQueue", "PoolQueueStatistics"]
 
@@ -52,7 +52,7 @@ class PoolQueue(Generic[Req, Rsp]):
     _send: trio.MemorySendChannel[Message[Req, Rsp]]
     _gate: Gate
     _backlog: Backlog
-    _metrics: QueueMetrics | None
+    _metrics: QueueMetrics
     _capacity: int
     _on_pool_failure: Callable[[str, BaseException], None]
     _ready_nowait: Callable[[], None] | None = attrs.field(init=False)
@@ -90,9 +90,8 @@ class PoolQueue(Generic[Req, Rsp]):
                 self._on_pool_failure(f"pool.ready_nowait() failed: {exc!r}", exc)
                 raise gate.closed_failure() from exc
             else:
-                if self._metrics is not None:
-                    self._metrics.requests.inc()
-                    self._metrics.latency.observe(0.0)
+                self._metrics.requests.inc()
+                self._metrics.latency.observe(0.0)
                 # An error raised here is the request's own (see the worker's dispatch).
                 bound = self._pool.call(request)
                 response = await bound
@@ -100,8 +99,7 @@ class PoolQueue(Generic[Req, Rsp]):
                 return response
         reply: Reply[Rsp] = Reply()
         self._backlog.enqueue()
-        if self._metrics is not None:
-            self._metrics.requests.inc()
+        self._metrics.requests.inc()
         try:
             await self._send.send(Message(request, reply, trio.current_time()))
         except BaseException as exc:

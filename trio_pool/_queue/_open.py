@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 import trio
 
-from .._metrics import QueueMetrics
 from .._nursery import raise_single
 from .._pool import Pool
 from .._update import Update
@@ -17,6 +16,7 @@ from ._backlog import Backlog
 from ._gate import Gate
 from ._handle import PoolQueue
 from ._message import Message
+from ._metrics import QueueMetrics
 from ._worker import Worker
 
 __all__ = ["open_pool_queue"]
@@ -87,14 +87,16 @@ async def open_pool_queue(
         raise TypeError(
             f"discovery must be an async iterable of updates, got {type(discovery).__name__}"
         )
-    if metrics is not None and not isinstance(metrics, QueueMetrics):
+    if metrics is None:
+        metrics = QueueMetrics.disabled()
+    elif not isinstance(metrics, QueueMetrics):
         raise TypeError(
             f"metrics must come from QueueMetricFamilies.labels(), got {type(metrics).__name__}"
         )
 
     send, receive = trio.open_memory_channel[Message[Req, Rsp]](capacity)
     gate = Gate(failfast_timeout, metrics)
-    backlog = Backlog(metrics.length if metrics is not None else None)
+    backlog = Backlog(metrics.length)
     worker = Worker(pool, discovery, receive, gate, backlog, metrics)
     queue = PoolQueue(pool, send, gate, backlog, metrics, capacity, worker.terminate)
     try:

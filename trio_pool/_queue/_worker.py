@@ -25,14 +25,14 @@ import attrs
 import trio
 
 from .._errors import PoolError
-from .._metrics import QueueMetrics
-from .._pool import Pool
-from .._update import Add, DoesNotExist, Remove, Reset, Update
+from .._pool import Pool, apply_update
+from .._update import Update
 from ._backlog import Backlog
 from ._gate import Gate
 from ._message import Message
+from ._metrics import QueueMetrics
 
-__all__ = ["Worker", "apply_update"]
+__all__ = ["Worker"]
 
 Req = TypeVar("Req")
 Rsp = TypeVar("Rsp")
@@ -43,28 +43,6 @@ logger = logging.getLogger("trio_pool.queue")
 _DISCOVERY_CLOSE_GRACE = 1.0
 
 
-def apply_update(pool: Pool[Any, Any, Any, Any], update: Update) -> None:
-    """Apply one discovery update to ``pool``.
-
-    Raises ``TypeError`` if ``update`` is not an `Update`.
-    """
-    if isinstance(update, Reset):
-        pool.reset_pool(update.endpoints)
-    elif isinstance(update, Add):
-        for address, target in update.endpoints:
-            pool.add_endpoint(address, target)
-    elif isinstance(update, Remove):
-        for address in update.addresses:
-            pool.remove_endpoint(address)
-    elif isinstance(update, DoesNotExist):
-        pool.reset_pool(())
-    else:
-        raise TypeError(
-            f"discovery yielded {update!r} ({type(update).__name__}); "
-            "expected Reset, Add, Remove or DoesNotExist"
-        )
-
-
 @attrs.define(eq=False)
 class Worker(Generic[Req, Rsp]):
     _pool: Pool[Any, Any, Req, Rsp]
@@ -72,7 +50,7 @@ class Worker(Generic[Req, Rsp]):
     _receive: trio.MemoryReceiveChannel[Message[Req, Rsp]]
     _gate: Gate
     _backlog: Backlog
-    _metrics: QueueMetrics | None
+    _metrics: QueueMetrics
     _held: Message[Req, Rsp] | None = attrs.field(default=None, init=False)
     _tasks: trio.Nursery | None = attrs.field(default=None, init=False)
     _ready_nowait: Callable[[], None] | None = attrs.field(init=False)
@@ -188,8 +166,7 @@ class Worker(Generic[Req, Rsp]):
             # The caller left while the pool got ready; the selection is simply unused.
             self._finish_held()
             return
-        if self._metrics is not None:
-            self._metrics.latency.observe(trio.current_time() - message.enqueued_at)
+        self._metrics.latency.observe(trio.current_time() - message.enqueued_at)
         try:
             bound = pool.call(message.request)
         except Exception as exc:

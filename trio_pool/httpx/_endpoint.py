@@ -26,7 +26,7 @@ import attrs
 import httpx
 import trio
 
-from .._bound import Lease
+from .._pool import Lease
 from ._retry_after import retry_after_delay
 from ._stream import ReleasingStream
 from ._url import UrlRewriter

@@ -12,10 +12,8 @@ import attrs
 import httpx
 import trio
 
-from .._load import PeakEwma
 from .._nursery import raise_single
-from .._p2c import P2CPool
-from .._pool import Pool
+from .._pool import P2CPool, PeakEwma, Pool
 from .._queue import PoolQueue
 from .._validate import check_seconds
 from ._authority import Resolve, authority_of, discovery_for

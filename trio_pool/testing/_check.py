@@ -29,9 +29,8 @@ import trio.testing
 from hypothesis import HealthCheck, given, settings
 
 from .._errors import FailFastError, PoolClosedError
-from .._metrics import QueueMetrics
 from .._pool import Pool
-from .._queue import open_pool_queue
+from .._queue import QueueMetrics, open_pool_queue
 from .._update import Update
 from ._mock_endpoint import CallState, MockEndpoint
 from ._model import PoolModel

@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 import attrs
 import trio
 
-from .._bound import BoundCall, CallOutcome
+from .._pool import BoundCall, CallOutcome
 from .._update import _endpoint_pairs
 
 __all__ = ["MockPool", "PoolHandle"]

@@ -28,8 +28,8 @@ from typing import Protocol
 
 import attrs
 
+from .._validate import positive
 from ._bound import CallOutcome
-from ._validate import positive
 
 __all__ = ["Load", "LoadTracker", "PeakEwma", "PendingRequests"]
 

@@ -1,4 +1,5 @@
-"""The pool protocol: what ``open_pool_queue`` drives.
+"""The protocols: `Pool`, what ``open_pool_queue`` drives, and `Endpoint`, what a pool
+balances over.
 
 Membership changes (``reset_pool``, ``add_endpoint``, ``remove_endpoint``) are synchronous
 and always applied the moment discovery yields them. Two loops consume the pool
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Hashable, Iterable
 from typing import NoReturn, Protocol, TypeVar
 
-__all__ = ["Pool"]
+__all__ = ["Endpoint", "Pool"]
 
 Addr_contra = TypeVar("Addr_contra", bound=Hashable, contravariant=True)
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -71,4 +72,53 @@ class Pool(Protocol[Addr_contra, T_contra, Req_contra, Rsp_co]):
 
     async def aclose(self) -> None:
         """Close every endpoint the pool holds; called once, when the queue closes."""
+        ...
+
+
+class Endpoint(Protocol[Req_contra, Rsp_co]):
+    """One backend: something that can become ready and then take a request.
+
+    A pool builds endpoints with its ``new_endpoint(address, target)`` factory. Readiness is
+    per request: ``ready()`` returns once the endpoint can take *one more* request (say, a
+    connection slot is free); a pool awaits it before each call it routes there.
+
+    An endpoint whose ``ready()`` raises is not fatal: the pool logs it, re-creates it from
+    the factory after an exponential backoff, and balances over the others meanwhile.
+    An error from ``call`` (raised at once or by the awaitable) fails that request only.
+
+    Where ``ready()`` runs is the pool's business, and cheap when it returns at once: the
+    shipped pools await it right after binding a call, in the task of the caller whose
+    request was bound, and a ``ready()`` that would block (one that reaches a
+    checkpoint) is cancelled there at once and awaited again in a task of the pool's.
+    So ``ready()`` must be safe to cancel at any checkpoint (Trio code is) and must not
+    rely on the task it runs in.
+
+    Optional methods, used when an endpoint has them (so they are not part of the
+    protocol's type); the three above always suffice, and are fast too:
+
+    - ``async aclose() -> None``: release what the endpoint holds (connections, tasks).
+      Called once when the endpoint is evicted or the pool closes, after the calls still
+      running on it have ended (within the pool's close grace period).
+    - ``ready_nowait() -> None``: return if the endpoint can take one more request right
+      now, raise ``trio.WouldBlock`` if it cannot, raise anything else if it failed. With
+      it, the shipped pools keep the endpoint in their ready list between calls and ask
+      it again when they pick it. It must count calls already bound to the endpoint but
+      not started yet.
+    - ``call_leased(request, lease) -> Awaitable[Rsp]``: used instead of ``call`` when
+      present. The pool hands over a fresh `Lease`; a call that returns stays counted
+      against the endpoint (its load, the pool's calls in flight, the wait before an
+      evicted endpoint is closed) until the endpoint releases the lease, say when a
+      response body read after the call returned is closed.
+    """
+
+    async def ready(self) -> None:
+        """Return once this endpoint can take one more request; raise if it has failed."""
+        ...
+
+    def call(self, request: Req_contra) -> Awaitable[Rsp_co]:
+        """Send ``request`` and return its response, or raise the endpoint's own error.
+
+        Usually an ``async def``. Pools call it when they bind the request and await the
+        result in the caller's task; if the caller leaves first, they ``close()`` it.
+        """
         ...

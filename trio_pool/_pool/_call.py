@@ -1,0 +1,142 @@
+"""Call accounting: a request bound to a member's endpoint, counted until it ends.
+
+`CallAccounting.bind` makes the endpoint's call and counts it at once (against the
+member's load, the pool's calls in flight, the endpoint's drain), so the very next pick
+sees it. The `PoolCall` it returns is a `BoundCall` that the caller awaits in its own
+task; however the call ends (returns, raises, is cancelled, is dropped unawaited), the
+accounting ends exactly once. A leased call (`Lease`) stays counted until its lease is
+released too; its latency is still measured to the call's return.
+
+An endpoint whose ``call`` raises at once is answered the same way as one whose call
+raises later: the request fails with that error, the endpoint stays in the pool.
+
+For an endpoint without ``ready_nowait()``, the awaited `PoolCall` first awaits the
+endpoint's ``ready()`` again, for the next request (`ReadyCache.rearm`), then sends its
+own request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Generator
+from functools import partial
+from typing import Any, Generic, TypeVar
+
+import attrs
+import trio
+
+from ._bound import BoundCall, CallOutcome
+from ._lease import Lease
+from ._member import Member
+from ._ready_cache import ReadyCache
+from ._retire import Retirer
+
+__all__ = ["CallAccounting", "PoolCall"]
+
+Rsp = TypeVar("Rsp")
+
+OK = CallOutcome.OK
+FAILED = CallOutcome.FAILED
+
+
+async def _raise(error: Exception) -> Any:
+    raise error
+
+
+@attrs.define(eq=False)
+class CallAccounting:
+    """Binds calls to members and ends their accounting; counts the calls in flight."""
+
+    _cache: ReadyCache
+    _retirer: Retirer
+    in_flight: int = 0
+    """Calls bound and not yet ended, leases included."""
+
+    def bind(self, member: Member, request: Any) -> PoolCall[Any]:
+        """Bind ``request`` to ``member``'s endpoint and count it."""
+        endpoint = member.endpoint
+        lease: Lease | None = None
+        try:
+            if member.leased:
+                lease = Lease()
+                call: Awaitable[Any] = endpoint.call_leased(request, lease)
+            else:
+                call = endpoint.call(request)
+        except Exception as exc:
+            call, lease = _raise(exc), None
+        started = trio.current_time()
+        member.load.start(started)
+        member.calls += 1
+        self.in_flight += 1
+        rearm = not member.nowait and self._cache.bound(member)
+        return PoolCall(call, self, member, endpoint, started, lease, rearm)
+
+    def ended(
+        self, member: Member, endpoint: Any, started: float, answered: float, outcome: CallOutcome
+    ) -> None:
+        """A call bound at ``started`` to ``member``'s ``endpoint`` ended."""
+        member.load.end(started, answered, outcome)
+        self.in_flight -= 1
+        if member.endpoint is endpoint:
+            member.calls -= 1
+        else:
+            self._retirer.call_ended(endpoint)
+
+    def rearm(self, member: Member, endpoint: Any) -> Awaitable[None]:
+        return self._cache.rearm(member, endpoint)
+
+    def rearm_later(self, member: Member, endpoint: Any) -> None:
+        self._cache.rearm_later(member, endpoint)
+
+
+class PoolCall(BoundCall[Rsp], Generic[Rsp]):
+    """The call a balanced pool binds: a `BoundCall` whose end is the pool's accounting."""
+
+    __slots__ = ("_accounting", "_endpoint", "_lease", "_member", "_rearm", "_started")
+
+    def __init__(
+        self,
+        call: Awaitable[Rsp],
+        accounting: CallAccounting,
+        member: Member,
+        endpoint: Any,
+        started: float,
+        lease: Lease | None,
+        rearm: bool,
+    ) -> None:
+        super().__init__(call, self._end)
+        self._accounting = accounting
+        self._member = member
+        self._endpoint = endpoint
+        self._started = started
+        self._lease = lease
+        self._rearm = rearm
+
+    def __await__(self) -> Generator[Any, None, Rsp]:
+        if self._rearm:
+            self._rearm = False
+            try:
+                yield from self._accounting.rearm(self._member, self._endpoint).__await__()
+            except BaseException:
+                # Cancelled before the request was sent: it never will be.
+                BoundCall.close(self)
+                raise
+        return (yield from BoundCall.__await__(self))
+
+    def close(self) -> None:
+        """Drop the call unawaited, ending its accounting."""
+        if self._rearm:
+            self._rearm = False
+            self._accounting.rearm_later(self._member, self._endpoint)
+        BoundCall.close(self)
+
+    def _end(self, outcome: CallOutcome) -> None:
+        answered = trio.current_time()
+        lease = self._lease
+        if lease is not None and outcome is OK:
+            lease.when_released(partial(self._end_leased, lease, answered))
+        else:
+            self._accounting.ended(self._member, self._endpoint, self._started, answered, outcome)
+
+    def _end_leased(self, lease: Lease, answered: float) -> None:
+        outcome = FAILED if lease.failed else OK
+        self._accounting.ended(self._member, self._endpoint, self._started, answered, outcome)

@@ -1,0 +1,106 @@
+"""Prometheus metrics of a pool, named after Linkerd's balancer: endpoints and updates.
+
+Registered like the queue's (`QueueMetricFamilies`): families on the registry the user
+passes, with the user's label names, and children bound to one pool's label values. A
+pool made without metrics counts with `PoolMetrics.disabled`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+import attrs
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from .._metrics import CounterLike, GaugeLike, child_of, disabled
+
+__all__ = ["PoolMetricFamilies", "PoolMetrics"]
+
+_Metric = TypeVar("_Metric", Gauge, Counter)
+
+
+@attrs.frozen
+class PoolMetrics:
+    """The metrics of one pool: children of `PoolMetricFamilies` bound to label values."""
+
+    endpoints: GaugeLike
+    """Endpoints in the pool, whatever their state."""
+    updates_reset: CounterLike
+    """Resets that changed the pool."""
+    updates_add: CounterLike
+    """Adds that changed the pool (a new endpoint, or a new target)."""
+    updates_remove: CounterLike
+    """Removes of an endpoint the pool held."""
+    endpoint_failures: CounterLike
+    """Endpoints whose readiness failed (each then backs off and is re-created)."""
+
+    @classmethod
+    def disabled(cls) -> PoolMetrics:
+        """Metrics that record nothing: what a pool made without metrics uses."""
+        return cls(
+            endpoints=disabled,
+            updates_reset=disabled,
+            updates_add=disabled,
+            updates_remove=disabled,
+            endpoint_failures=disabled,
+        )
+
+
+@attrs.frozen
+class PoolMetricFamilies:
+    """Pool metric families, registered on one registry; ``labels()`` binds one pool."""
+
+    endpoints: Gauge
+    updates: Counter
+    endpoint_failures: Counter
+    labelnames: tuple[str, ...] = ()
+
+    @classmethod
+    def register(
+        cls,
+        registry: CollectorRegistry,
+        *,
+        prefix: str = "trio_pool",
+        labelnames: Sequence[str] = (),
+    ) -> PoolMetricFamilies:
+        """Create ``{prefix}_endpoints``, ``{prefix}_updates_total{op}`` and
+        ``{prefix}_endpoint_failures_total`` on ``registry``."""
+        names = tuple(labelnames)
+        if "op" in names:
+            raise ValueError("the label name 'op' is taken by the updates counter")
+        return cls(
+            endpoints=Gauge(
+                f"{prefix}_endpoints",
+                "Endpoints in the pool",
+                labelnames=names,
+                registry=registry,
+            ),
+            updates=Counter(
+                f"{prefix}_updates",
+                "Discovery updates that changed the pool, by op",
+                labelnames=(*names, "op"),
+                registry=registry,
+            ),
+            endpoint_failures=Counter(
+                f"{prefix}_endpoint_failures",
+                "Endpoints whose readiness failed",
+                labelnames=names,
+                registry=registry,
+            ),
+            labelnames=names,
+        )
+
+    def labels(self, **labelvalues: str) -> PoolMetrics:
+        """The children for one pool, bound to ``labelvalues`` (one per label name)."""
+
+        def child(family: _Metric) -> _Metric:
+            return child_of(family, self.labelnames, labelvalues)
+
+        return PoolMetrics(
+            endpoints=child(self.endpoints),
+            updates_reset=self.updates.labels(**labelvalues, op="reset"),
+            updates_add=self.updates.labels(**labelvalues, op="add"),
+            updates_remove=self.updates.labels(**labelvalues, op="remove"),
+            endpoint_failures=child(self.endpoint_failures),
+        )

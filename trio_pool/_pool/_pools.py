@@ -1,0 +1,115 @@
+"""The shipped pools: `BalancedPool` with a policy each.
+
+- `P2CPool`: the power of two choices over the ready endpoints, by load (Peak-EWMA by
+  default): the pool to use.
+- `RoundRobinPool` and `RandomPool`: the load-blind baselines that benchmarks compare
+  against. They count calls in flight all the same.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+import attrs
+
+from .._backoff import Backoff
+from ._balanced import BalancedPool
+from ._load import Load, PeakEwma, PendingRequests
+from ._metrics import PoolMetrics
+from ._policy import PowerOfTwoChoices, RoundRobin, UniformRandom
+from ._protocol import Endpoint
+
+__all__ = ["P2CPool", "RandomPool", "RoundRobinPool"]
+
+Addr = TypeVar("Addr", bound=Hashable)
+T = TypeVar("T")
+Req = TypeVar("Req")
+Rsp = TypeVar("Rsp")
+
+
+@attrs.define(eq=False, init=False)
+class P2CPool(BalancedPool[Addr, T, Req, Rsp]):
+    """Power of two choices over the ready endpoints, by ``load``.
+
+    Args:
+        new_endpoint: ``new_endpoint(address, target)`` makes the endpoint for an address;
+            called again when its target changes or after it failed.
+        load: how endpoints are compared: `PeakEwma` (default) or `PendingRequests`.
+        rng: the source of randomness (picks and backoff jitter), for reproducible runs.
+        backoff: how long a failed endpoint waits before it is made anew.
+        metrics: children of `PoolMetricFamilies.labels`, or ``None``.
+    """
+
+    def __init__(
+        self,
+        new_endpoint: Callable[[Addr, T], Endpoint[Req, Rsp]],
+        *,
+        load: Load | None = None,
+        rng: random.Random | None = None,
+        backoff: Backoff | None = None,
+        metrics: PoolMetrics | None = None,
+    ) -> None:
+        rng = rng if rng is not None else random.Random()
+        super().__init__(
+            new_endpoint,
+            PowerOfTwoChoices(rng),
+            load=load if load is not None else PeakEwma(),
+            rng=rng,
+            backoff=backoff,
+            metrics=metrics,
+        )
+
+
+@attrs.define(eq=False, init=False)
+class RoundRobinPool(BalancedPool[Addr, T, Req, Rsp]):
+    """Each request goes to the next ready endpoint in turn.
+
+    The turn follows the ready list, which changes as endpoints come and go, so the order
+    is fair over time rather than a fixed cycle of addresses. Arguments as `P2CPool`,
+    without ``load``.
+    """
+
+    def __init__(
+        self,
+        new_endpoint: Callable[[Addr, T], Endpoint[Req, Rsp]],
+        *,
+        rng: random.Random | None = None,
+        backoff: Backoff | None = None,
+        metrics: PoolMetrics | None = None,
+    ) -> None:
+        super().__init__(
+            new_endpoint,
+            RoundRobin(),
+            load=PendingRequests(),
+            rng=rng,
+            backoff=backoff,
+            metrics=metrics,
+        )
+
+
+@attrs.define(eq=False, init=False)
+class RandomPool(BalancedPool[Addr, T, Req, Rsp]):
+    """Each request goes to one ready endpoint chosen uniformly at random.
+
+    Arguments as `P2CPool`, without ``load``.
+    """
+
+    def __init__(
+        self,
+        new_endpoint: Callable[[Addr, T], Endpoint[Req, Rsp]],
+        *,
+        rng: random.Random | None = None,
+        backoff: Backoff | None = None,
+        metrics: PoolMetrics | None = None,
+    ) -> None:
+        rng = rng if rng is not None else random.Random()
+        super().__init__(
+            new_endpoint,
+            UniformRandom(rng),
+            load=PendingRequests(),
+            rng=rng,
+            backoff=backoff,
+            metrics=metrics,
+        )

@@ -1,0 +1,376 @@
+"""`ReadyCache`: the readiness of a pool's members, and nothing else.
+
+What tower calls a ready cache, in Trio terms. It knows which members are ready (the
+ready list that a policy picks from), brings the others there, and puts failed ones in
+backoff; which members there are is the pool's business, and so is the choice among the
+ready. A member's endpoint goes through these states (see `EndpointState`):
+
+- *new*: made by the factory now, or, past the first few of a large update, by the
+  cache's runner in batches, so that applying an update never stalls the event loop for
+  long (the update is whole at once all the same: a member that is not made yet is
+  simply not ready yet);
+- *pending*: its ``ready()`` is awaited;
+- *ready*: in the ready list;
+- *bound*: a call was just bound to it, and its ``ready()`` is awaited again, right away,
+  in the task of the caller whose request it is;
+- *backing off*: its readiness (or its factory) failed; after a capped exponential
+  backoff with jitter it is made anew.
+
+Readiness is per request, so an endpoint with only ``ready()`` is asked again after every
+call. Where that wait runs decides what a plain endpoint costs, and nothing of it needs
+a task of its own unless it blocks:
+
+- right after a call is bound, the caller's task awaits the endpoint's ``ready()``
+  (`await_inline`) before it sends its request: a ``ready()`` that returns at once makes
+  the endpoint ready again before any other task runs, for nothing but a coroutine. One
+  that would wait is cancelled at its first cancel point and handed to the runner; the
+  member then goes to the runner after every call from then on;
+- the cache's `Runner` awaits the other waits one after another in one task, giving a
+  task of its own only to a wait that blocks.
+
+An endpoint with ``ready_nowait()`` stays in the ready list after a call and is asked
+again when it is picked; a ``trio.WouldBlock`` there makes it pending.
+
+Endpoints taken out of service (failed ones here, evicted ones by the pool) go to the
+`Retirer`, which closes them once their calls have ended.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import random
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn
+
+import attrs
+import trio
+
+from .._backoff import Backoff
+from ._inline import await_inline
+from ._member import EndpointState, Member
+from ._metrics import PoolMetrics
+from ._retire import Retirer
+from ._runner import Runner
+
+__all__ = ["ReadyCache"]
+
+logger = logging.getLogger("trio_pool.pool")
+
+NEW = EndpointState.NEW
+PENDING = EndpointState.PENDING
+READY = EndpointState.READY
+BOUND = EndpointState.BOUND
+BACKING_OFF = EndpointState.BACKING_OFF
+EVICTED = EndpointState.EVICTED
+
+
+def _cancel_probe(scope: trio.CancelScope) -> None:
+    # A ready() awaited in a caller's task is about to wait: cancelled at its first
+    # cancel point (a bare schedule point still completes), the caller never waits.
+    scope.cancel()
+
+
+def raise_cancelled(group: BaseExceptionGroup[BaseException], what: str) -> None:
+    """If ``group`` holds a Cancelled, log the rest as moot and raise only the Cancelled.
+
+    An endpoint's nursery may raise its own error beside the Cancelled in one group when
+    its wait is cancelled; being cancelled, the error is moot.
+    """
+    cancelled, failed = group.split(trio.Cancelled)
+    if cancelled is None:
+        return
+    if failed is not None:
+        logger.warning("%s failed while cancelled: %r", what, failed)
+    raise cancelled from None
+
+
+@attrs.define(eq=False)
+class ReadyCache:
+    """The readiness of a pool's members: the ready list, and the way there.
+
+    Driven by `run` (under the pool's ``drive()``); every other method is synchronous
+    but `rearm` and `wait_ready`.
+    """
+
+    _new_endpoint: Callable[[Any, Any], Any]
+    _retirer: Retirer
+    _backoff: Backoff
+    _rng: random.Random
+    _metrics: PoolMetrics
+    ready: list[Member] = attrs.field(factory=list, init=False)
+    """The ready members, in no particular order: what a policy picks from."""
+    pending: int = attrs.field(default=0, init=False)
+    """Members new, pending or bound: whose readiness is on its way."""
+    backing_off: int = attrs.field(default=0, init=False)
+    """Members whose endpoint failed, waiting to be made anew."""
+    last_error: BaseException | None = attrs.field(default=None, init=False)
+    """The last error an endpoint (or the factory) raised in readiness."""
+    _runner: Runner[Member] = attrs.field(init=False)
+    _waiters: int = attrs.field(default=0, init=False)
+    _became_ready: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _retries: list[tuple[float, int, Member]] = attrs.field(factory=list, init=False)
+    _retry_count: int = attrs.field(default=0, init=False)
+    _retry_wakeup: trio.Event = attrs.field(factory=trio.Event, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._runner = Runner(self, "trio_pool readiness")
+
+    # -- membership, as the pool tells it ------------------------------------------------
+
+    def join(self, member: Member, *, at_once: bool) -> None:
+        """Bring a new member to readiness: its endpoint is made now with ``at_once``,
+        else by the runner (which a large update asks, past its first members)."""
+        self.pending += 1
+        if at_once:
+            if self._make(member) and self._arm(member):
+                self._runner.submit(member)
+        else:
+            self._runner.submit(member)
+
+    def leave(self, member: Member) -> None:
+        """The pool evicted ``member``: stop bringing it to readiness, retire its endpoint."""
+        self._leave_state(member)
+        member.state = EVICTED
+        if member.scope is not None:
+            member.scope.cancel()
+            member.scope = None
+        self._detach(member)
+
+    # -- what calls do --------------------------------------------------------------------
+
+    def check(self, member: Member) -> bool:
+        """Ask a ready endpoint with ``ready_nowait()`` again, as a policy picked it:
+        whether it can take the call (if not, it is pending or failed now)."""
+        try:
+            member.endpoint.ready_nowait()
+        except trio.WouldBlock:
+            self._remove_ready(member)
+            member.state = PENDING
+            self.pending += 1
+            self._runner.submit(member)
+            return False
+        except Exception as exc:
+            self._failed(member, exc, "ready_nowait()")
+            return False
+        return True
+
+    def bound(self, member: Member) -> bool:
+        """A call was bound to ``member``, whose endpoint has no ``ready_nowait()``: it
+        is not ready until its ``ready()`` returns again. Return whether the caller is
+        to await that (`rearm`); if not, the runner does.
+
+        The caller does, in a cancel scope of its own, when the call took the last ready
+        member and its ``ready()`` has never blocked: then the next caller finds it
+        ready again, whereas the runner would only get to it in the next tick. Otherwise
+        the runner's hop is cheaper than the scope.
+        """
+        self._remove_ready(member)
+        self.pending += 1
+        if member.inline and not self.ready:
+            member.state = BOUND
+            return True
+        member.state = PENDING
+        self._runner.submit(member)
+        return False
+
+    async def rearm(self, member: Member, endpoint: Any) -> None:
+        """In the caller's task, right after its call was bound: await the endpoint's
+        ``ready()`` if it returns at once, else leave it to the runner."""
+        if member.state is not BOUND or member.endpoint is not endpoint:
+            return  # the call was bound to an endpoint that left meanwhile
+        member.state = PENDING
+        blocked = True  # unless await_inline says otherwise: a wait cancelled blocked
+        try:
+            with trio.CancelScope() as scope:
+                member.scope = scope
+                blocked = await await_inline(endpoint.ready(), _cancel_probe, scope)
+        except Exception as exc:
+            if member.state is PENDING and member.endpoint is endpoint:
+                member.scope = None
+                self._failed(member, exc, "ready()")
+            return
+        except BaseException:
+            # The caller itself is cancelled: the runner awaits the endpoint instead.
+            if member.state is PENDING and member.endpoint is endpoint:
+                member.scope = None
+                self._runner.submit(member)
+            raise
+        if member.state is not PENDING or member.endpoint is not endpoint:
+            return  # it left while the wait blocked
+        member.scope = None
+        if blocked:
+            # Once its ready() yields, it is never awaited in a caller's task again: a
+            # cancelled wait wastes more than the runner's hop costs.
+            member.inline = False
+        if scope.cancelled_caught:
+            self._runner.submit(member)
+        else:
+            self._set_ready(member)
+
+    def rearm_later(self, member: Member, endpoint: Any) -> None:
+        """The caller will not `rearm` (its call was dropped): the runner does instead."""
+        if member.state is BOUND and member.endpoint is endpoint:
+            member.state = PENDING
+        if member.state is PENDING and member.endpoint is endpoint and member.scope is None:
+            self._runner.submit(member)
+
+    async def wait_ready(self) -> None:
+        """Wait until some member becomes ready (it may be taken before this returns)."""
+        self._waiters += 1
+        try:
+            await self._became_ready.wait()
+        finally:
+            self._waiters -= 1
+
+    # -- the runner's jobs ----------------------------------------------------------------
+
+    def start(self, member: Member) -> Coroutine[Any, Any, None] | None:
+        """The runner's job for ``member``: make its endpoint if it is new, then await its
+        readiness; ``None`` if there is nothing to do (it left, or is already awaited)."""
+        state = member.state
+        if state is NEW:
+            if not self._make(member) or not self._arm(member):
+                return None
+        elif state is not PENDING or member.scope is not None:
+            return None
+        return self._await_ready(member, member.endpoint)
+
+    def blocked(self, member: Member, scope: trio.CancelScope) -> None:
+        member.scope = scope
+
+    async def _await_ready(self, member: Member, endpoint: Any) -> None:
+        try:
+            await endpoint.ready()
+        except Exception as exc:
+            if member.state is PENDING and member.endpoint is endpoint:
+                member.scope = None
+                self._failed(member, exc, "ready()")
+            return
+        except BaseExceptionGroup as group:
+            raise_cancelled(group, f"endpoint {member.address!r} ready()")
+            raise
+        if member.state is PENDING and member.endpoint is endpoint:
+            member.scope = None
+            self._set_ready(member)
+
+    # -- driving ----------------------------------------------------------------------------
+
+    async def run(self) -> NoReturn:
+        """Run the readiness waits and the backoffs until cancelled."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._runner.run, name="trio_pool readiness")
+            await self._run_retries()
+        raise AssertionError("unreachable: the retry loop returned")
+
+    async def _run_retries(self) -> NoReturn:
+        retries = self._retries
+        while True:
+            now = trio.current_time()
+            while retries and retries[0][0] <= now:
+                _, _, member = heapq.heappop(retries)
+                if member.state is BACKING_OFF and member.retry_at <= now:
+                    self._retry(member)
+            self._retry_wakeup = trio.Event()
+            with trio.move_on_at(retries[0][0] if retries else math.inf):
+                await self._retry_wakeup.wait()
+
+    def _retry(self, member: Member) -> None:
+        self.backing_off -= 1
+        self.pending += 1
+        member.state = NEW
+        logger.debug("endpoint %r: making it anew after its backoff", member.address)
+        self._runner.submit(member)
+
+    # -- states -----------------------------------------------------------------------------
+
+    def _make(self, member: Member) -> bool:
+        """Make a new member's endpoint; on failure, put it in backoff."""
+        try:
+            endpoint = self._new_endpoint(member.address, member.target)
+        except Exception as exc:
+            self._failed(member, exc, "creating it")
+            return False
+        member.endpoint = endpoint
+        member.nowait = hasattr(endpoint, "ready_nowait")
+        member.leased = hasattr(endpoint, "call_leased")
+        member.inline = True
+        member.state = PENDING
+        return True
+
+    def _arm(self, member: Member) -> bool:
+        """A pending member with a fresh endpoint: ready at once if it says so. Return
+        whether its readiness must still be awaited."""
+        if not member.nowait:
+            return True
+        try:
+            member.endpoint.ready_nowait()
+        except trio.WouldBlock:
+            return True
+        except Exception as exc:
+            self._failed(member, exc, "ready_nowait()")
+            return False
+        self._set_ready(member)
+        return False
+
+    def _set_ready(self, member: Member) -> None:
+        self.pending -= 1
+        member.state = READY
+        member.failures = 0
+        member.index = len(self.ready)
+        self.ready.append(member)
+        if self._waiters:
+            self._became_ready.set()
+            self._became_ready = trio.Event()
+
+    def _remove_ready(self, member: Member) -> None:
+        # Swap-remove: O(1) whatever the pool size.
+        ready = self.ready
+        last = ready.pop()
+        if last is not member:
+            ready[member.index] = last
+            last.index = member.index
+        member.index = -1
+
+    def _leave_state(self, member: Member) -> None:
+        state = member.state
+        if state is READY:
+            self._remove_ready(member)
+        elif state is BACKING_OFF:
+            self.backing_off -= 1
+        elif state is not EVICTED:
+            self.pending -= 1
+
+    def _failed(self, member: Member, exc: BaseException, during: str) -> None:
+        member.failures += 1
+        member.last_error = self.last_error = exc
+        delay = self._backoff.delay(member.failures, self._rng)
+        logger.warning(
+            "endpoint %r failed in %s (failure %d in a row; made anew in %.3g s): %r",
+            member.address,
+            during,
+            member.failures,
+            delay,
+            exc,
+        )
+        self._metrics.endpoint_failures.inc()
+        self._leave_state(member)
+        member.state = BACKING_OFF
+        self.backing_off += 1
+        self._detach(member)
+        member.retry_at = due = trio.current_time() + delay
+        self._retry_count += 1
+        heapq.heappush(self._retries, (due, self._retry_count, member))
+        if self._retries[0][2] is member:
+            self._retry_wakeup.set()
+
+    def _detach(self, member: Member) -> None:
+        """Take the member's endpoint out of service; it closes once its calls end."""
+        endpoint = member.endpoint
+        if endpoint is None:
+            return
+        member.endpoint = None
+        self._retirer.retire(endpoint, member.calls)
+        member.calls = 0
+        member.nowait = member.leased = False
