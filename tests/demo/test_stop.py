@@ -23,7 +23,7 @@ async def test_stop_ends_the_load_early_and_the_summary_says_so() -> None:
             stop.set()
     assert result["interrupted"] is True
     assert isinstance(result["elapsed_s"], float)
-    assert 1.0 <= result["elapsed_s"] < 5.0
+    assert 0.5 < result["elapsed_s"] < 5.0
     balancers = result["balancers"]
     assert isinstance(balancers, dict)
     assert all(figures["requests"] > 0 for figures in balancers.values())
