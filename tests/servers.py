@@ -45,7 +45,10 @@ def find_binary(name: str, package: str) -> str:
     """The path of ``name``; skip the test if it is missing (fail if servers are required)."""
     path = shutil.which(name, path=_SEARCH_PATH)
     if path is None:
-        reason = f"{name} is not installed (Debian package {package})"
+        reason = (
+            f"{name} is not installed (Debian package {package}); the discovery tests "
+            "run against real servers: sudo apt-get install dnsmasq etcd-server"
+        )
         if os.environ.get(REQUIRE_SERVERS) == "1":
             pytest.fail(f"{reason}, and {REQUIRE_SERVERS}=1 requires it", pytrace=False)
         pytest.skip(reason)

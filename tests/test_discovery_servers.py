@@ -16,6 +16,8 @@ def test_a_missing_server_skips_unless_servers_are_required(
     monkeypatch.delenv(servers.REQUIRE_SERVERS, raising=False)
     with pytest.raises(pytest.skip.Exception, match=r"etcd is not installed \(Debian package"):
         servers.find_binary("etcd", "etcd-server")
+    with pytest.raises(pytest.skip.Exception, match="sudo apt-get install dnsmasq etcd-server"):
+        servers.find_binary("dnsmasq", "dnsmasq")
     monkeypatch.setenv(servers.REQUIRE_SERVERS, "1")
     with pytest.raises(pytest.fail.Exception, match="TRIO_POOL_REQUIRE_SERVERS=1 requires it"):
         servers.find_binary("etcd", "etcd-server")
