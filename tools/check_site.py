@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlsplit
 # Tags whose URL is an asset the page loads by itself (not a link the reader follows).
 _ASSETS = {("script", "src"), ("link", "href"), ("img", "src"), ("source", "src")}
 _LINKS = {("a", "href")}
-_WIDTHS = {"desktop": (1280, 1600), "phone": (412, 1600)}
+_WIDTHS = {"desktop": 1280, "phone": 412}
 _BROWSER_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -168,6 +168,9 @@ def main() -> int:
     parser.add_argument(
         "--screenshots", type=Path, required=True, help="folder for the screenshots"
     )
+    parser.add_argument(
+        "--height", type=int, default=1600, help="of the window, in pixels (default 1600)"
+    )
     args = parser.parse_args()
     site: Path = args.site
     if not (site / "index.html").is_file():
@@ -180,10 +183,11 @@ def main() -> int:
     shots.mkdir(parents=True)
     for page in _pages(site):
         name = str(page.relative_to(site.resolve()).with_suffix("")).replace(os.sep, "_")
-        for width, size in _WIDTHS.items():
-            out = shots / f"{name}-{width}.png"
+        for device, width in _WIDTHS.items():
+            out = shots / f"{name}-{device}.png"
             where = page.relative_to(site.resolve())
-            problems += [f"{where} ({width}): {p}" for p in screenshot(browser, page, out, size)]
+            size = (width, args.height)
+            problems += [f"{where} ({device}): {p}" for p in screenshot(browser, page, out, size)]
     count = len(list(shots.glob("*.png")))
     print(f"check_site: {len(_pages(site))} pages, {count} screenshots in {shots}")
     for problem in problems:

@@ -9,7 +9,9 @@ spellings), this extension:
 - gives the class the ``__init__`` that attrs generates: the fields of the class and of
   its attrs bases, in order, named as attrs names them (``_rng`` is ``rng``, or its
   ``alias``), keyword-only where attrs makes them so, without ``init=False`` fields, with
-  their plain defaults (``10.0``; ``list()`` for ``factory=list``);
+  their plain defaults (``10.0``; ``list()`` for ``factory=list``); unless every field
+  is private, which means the library makes the objects (``open_pool_queue`` makes a
+  ``PoolQueue``), and the signature would show its internals only;
 - shows each field's plain default instead of its ``attrs.field(...)`` call, as an
   instance attribute.
 
@@ -107,9 +109,10 @@ def _fields(cls: griffe.Class) -> list[griffe.Attribute]:
     return fields
 
 
-def _parameters(cls: griffe.Class) -> list[griffe.Parameter]:
-    """The parameters of the ``__init__`` attrs generates for ``cls``."""
-    by_name: dict[str, griffe.Parameter] = {}
+def _parameters(cls: griffe.Class) -> list[tuple[griffe.Parameter, bool]]:
+    """The parameters of the ``__init__`` attrs generates for ``cls``, each with whether
+    its field is private."""
+    by_name: dict[str, tuple[griffe.Parameter, bool]] = {}
     try:
         lineage = [*reversed(cls.mro()), cls]
     except ValueError:  # a base that cannot be resolved
@@ -130,7 +133,7 @@ def _parameters(cls: griffe.Class) -> list[griffe.Parameter]:
             name = str(alias).strip("'\"") if alias is not None else field.name.lstrip("_")
             kw_only = class_kw_only or _is_true(keywords.get("kw_only"))
             by_name.pop(name, None)  # a subclass redefining a field moves it to the end
-            by_name[name] = griffe.Parameter(
+            parameter = griffe.Parameter(
                 name,
                 annotation=field.annotation,
                 kind=(
@@ -141,17 +144,27 @@ def _parameters(cls: griffe.Class) -> list[griffe.Parameter]:
                 default=_plain_default(field),
                 docstring=field.docstring,
             )
+            by_name[name] = (parameter, field.name.startswith("_"))
     parameters = list(by_name.values())
     # As attrs does: the keyword-only ones after the others.
-    return [p for p in parameters if p.kind is not griffe.ParameterKind.keyword_only] + [
-        p for p in parameters if p.kind is griffe.ParameterKind.keyword_only
+    keyword_only = griffe.ParameterKind.keyword_only
+    return [p for p in parameters if p[0].kind is not keyword_only] + [
+        p for p in parameters if p[0].kind is keyword_only
     ]
 
 
 def _document_attrs_class(cls: griffe.Class) -> None:
-    if _decorator(cls) is None:
+    decorator = _decorator(cls)
+    if decorator is None:
         return
-    if "__init__" not in cls.members:
+    fields = _fields(cls)
+    # With init=False, attrs writes no __init__: the class's own, or its base's, is it.
+    generates_init = _is_true(_keywords(decorator).get("init", "True"))
+    parameters = _parameters(cls)
+    # A class whose fields are all private is made by the library for its users (a
+    # PoolQueue by open_pool_queue): its constructor would show only internals.
+    made_by_the_library = bool(parameters) and all(private for _, private in parameters)
+    if generates_init and "__init__" not in cls.members and not made_by_the_library:
         cls.set_member(
             "__init__",
             griffe.Function(
@@ -161,12 +174,12 @@ def _document_attrs_class(cls: griffe.Class) -> None:
                 parent=cls,
                 parameters=griffe.Parameters(
                     griffe.Parameter("self", kind=griffe.ParameterKind.positional_or_keyword),
-                    *_parameters(cls),
+                    *(parameter for parameter, _ in parameters),
                 ),
                 returns="None",
             ),
         )
-    for field in _fields(cls):
+    for field in fields:
         if _field_call(field) is not None:
             field.value = _plain_default(field)
         field.labels.discard("class-attribute")

@@ -84,3 +84,16 @@ def test_literal_blocks_become_fenced_code() -> None:
     alone = "Intro.\n\n::\n\n    PoolError\n    └── FailFastError\n"
     assert fence_literal_blocks(alone) == ("Intro.\n\n```text\nPoolError\n└── FailFastError\n```")
     assert fence_literal_blocks("No literal block: a::b") == "No literal block: a::b"
+
+
+def test_a_class_the_library_makes_shows_no_constructor(package: griffe.Module) -> None:
+    # PoolQueue's fields are all private: open_pool_queue makes it, users never do.
+    assert "__init__" not in package["_queue._handle.PoolQueue"].members
+    # A subclass without fields of its own inherits its base's signature.
+    inherited = package["_baseline.RoundRobinPool"].all_members["__init__"]
+    assert [p.name for p in inherited.parameters][1:] == [
+        "new_endpoint",
+        "rng",
+        "backoff",
+        "metrics",
+    ]
