@@ -11,7 +11,8 @@ nox.options.reuse_existing_virtualenvs = True
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite; HYPOTHESIS_PROFILE=long for a long property run."""
-    session.install("-e", ".[test]")
+    # The docs' and the benchmarks' tools are tested too (tests/docs, tests/benchmarks).
+    session.install("-e", ".[test,docs,bench]")
     session.run("pytest", *session.posargs)
 
 
@@ -24,7 +25,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[test]", "mypy", "nox")
+    session.install("-e", ".[test,docs,bench]", "mypy", "nox")
     session.run("mypy")
 
 

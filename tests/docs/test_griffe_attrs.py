@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import griffe
+import griffe  # the docs extra: ./dev test and nox -s tests install it
 import pytest
 
 from tools.griffe_attrs import AttrsFields, fence_literal_blocks
