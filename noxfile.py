@@ -1,4 +1,4 @@
-"""Nox sessions: tests, lint, typecheck, bench, docs (``nox -s NAME``)."""
+"""Nox sessions: tests, lint, typecheck, bench, docs, docs_browser, chaos (``nox -s NAME``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ nox.options.reuse_existing_virtualenvs = True
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite; HYPOTHESIS_PROFILE=long for a long property run."""
-    session.install("-e", ".[test]")
+    # The docs' and the benchmarks' tools are tested too (tests/docs, tests/benchmarks).
+    session.install("-e", ".[test,docs,bench]")
     session.run("pytest", *session.posargs)
 
 
@@ -24,7 +25,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[test]", "mypy", "nox")
+    session.install("-e", ".[test,docs,bench]", "mypy", "nox")
     session.run("mypy")
 
 
@@ -40,6 +41,21 @@ def docs(session: nox.Session) -> None:
     """The docs site, built strictly (any warning fails) into site/."""
     session.install("-e", ".[docs]")
     session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
+def docs_browser(session: nox.Session) -> None:
+    """The docs site, built, then opened from disk in headless Chromium, page by page.
+
+    Needs Debian's chromium package (``apt-get install chromium``, or CHROMIUM=path).
+    Writes a screenshot of every page, at a desktop and at a phone width, into
+    build/docs-screenshots, and fails on a link to a missing file or to a folder (a
+    bare listing from disk), a missing anchor, an asset loaded from the network, or an
+    error in the browser's console (tools/check_site.py).
+    """
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+    session.run("python", "tools/check_site.py", "site", "--screenshots", "build/docs-screenshots")
 
 
 @nox.session

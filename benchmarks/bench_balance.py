@@ -161,6 +161,7 @@ def run(scenario: Scenario, policy: str, requests: int, seed: int) -> dict[str, 
         "p99_ms": round(percentile(latencies, 0.99) * 1e3, 3),
         "p999_ms": round(percentile(latencies, 0.999) * 1e3, 3),
         "success": round(len(latencies) / (len(latencies) + failures), 6),
+        "failures": failures,
         "latencies_ms": [round(x * 1e3, 3) for x in latencies],
     }
 

@@ -27,3 +27,17 @@ def test_a_present_server_is_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     binary.chmod(0o755)
     monkeypatch.setattr(servers, "_SEARCH_PATH", str(tmp_path))
     assert servers.find_binary("dnsmasq", "dnsmasq") == str(binary)
+
+
+def test_a_run_without_servers_ends_with_how_to_install_them() -> None:
+    reasons = [
+        "Skipped: dnsmasq is not installed (Debian package dnsmasq)",
+        "Skipped: etcd is not installed (Debian package etcd-server)",
+        "Skipped: etcd is not installed (Debian package etcd-server)",
+        "Skipped: something else",
+    ]
+    assert servers.skip_summary(reasons) == (
+        "3 tests skipped: dnsmasq and etcd not installed; the discovery tests run "
+        "against real servers: sudo apt-get install dnsmasq etcd-server"
+    )
+    assert servers.skip_summary(["Skipped: something else"]) is None

@@ -37,7 +37,7 @@ def test_malformed_endpoints_are_refused_at_construction() -> None:
     with pytest.raises(TypeError, match=r"\(address, target\) pair"):
         StaticDiscovery([("h", 1, 2)])
     with pytest.raises(TypeError, match="not a bare str"):
-        StaticDiscovery.from_addresses("10.0.0.1")
+        StaticDiscovery.from_addresses("10.0.0.1")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"DiscoveryMetricFamilies\.labels"):
         StaticDiscovery([], metrics="yes")  # type: ignore[arg-type]
 

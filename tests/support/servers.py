@@ -41,11 +41,28 @@ _SEARCH_PATH = os.pathsep.join(
 _START_TIMEOUT = 15.0
 
 
+NOT_INSTALLED = "not installed (Debian package"
+INSTALL_HINT = "sudo apt-get install dnsmasq etcd-server"
+
+
+def skip_summary(reasons: Iterable[str]) -> str | None:
+    """The line that ends a run where servers were missing: how many tests it cost, and
+    how to install them; None when none was missing. ``reasons`` are the run's skips'."""
+    missing = [r for r in reasons if NOT_INSTALLED in r]
+    if not missing:
+        return None
+    names = sorted({r.split(" is ", 1)[0].rsplit(" ", 1)[-1] for r in missing})
+    return (
+        f"{len(missing)} tests skipped: {' and '.join(names)} not installed; "
+        f"the discovery tests run against real servers: {INSTALL_HINT}"
+    )
+
+
 def find_binary(name: str, package: str) -> str:
     """The path of ``name``; skip the test if it is missing (fail if servers are required)."""
     path = shutil.which(name, path=_SEARCH_PATH)
     if path is None:
-        reason = f"{name} is not installed (Debian package {package})"
+        reason = f"{name} is {NOT_INSTALLED} {package})"
         if os.environ.get(REQUIRE_SERVERS) == "1":
             pytest.fail(f"{reason}, and {REQUIRE_SERVERS}=1 requires it", pytrace=False)
         pytest.skip(reason)

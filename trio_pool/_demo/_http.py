@@ -16,7 +16,7 @@ import attrs
 import h11
 import trio
 
-__all__ = ["Handler", "Reply", "serve_http"]
+__all__ = ["Handler", "Reply", "listening_port", "open_http_listeners", "serve_http"]
 
 _MAX_RECEIVE = 65536
 
@@ -32,16 +32,32 @@ class Reply:
 Handler = Callable[[str, str], Awaitable[Reply]]
 
 
+async def open_http_listeners(
+    port: int = 0, *, host: str = "127.0.0.1"
+) -> list[trio.SocketListener]:
+    """Listen on ``host:port`` (0: a free port); raises ``OSError`` as the socket does."""
+    return await trio.open_tcp_listeners(port, host=host)
+
+
+def listening_port(listeners: list[trio.SocketListener]) -> int:
+    """The port that ``listeners`` listen on."""
+    port: int = listeners[0].socket.getsockname()[1]
+    return port
+
+
 async def serve_http(
     handler: Handler,
     *,
-    host: str = "127.0.0.1",
-    port: int = 0,
+    listeners: list[trio.SocketListener] | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
-    """Serve ``handler`` on ``host:port`` until cancelled; ``task_status`` gets the port."""
-    listeners = await trio.open_tcp_listeners(port, host=host)
-    task_status.started(listeners[0].socket.getsockname()[1])
+    """Serve ``handler`` until cancelled, on ``listeners`` or on a free port of 127.0.0.1.
+
+    ``task_status`` gets the port. The listeners are closed when it ends.
+    """
+    if listeners is None:
+        listeners = await open_http_listeners()
+    task_status.started(listening_port(listeners))
     await trio.serve_listeners(partial(_serve_connection, handler), listeners)
     raise AssertionError("unreachable: serve_listeners() returned")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import random
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import attrs
@@ -20,11 +22,11 @@ from .. import P2CPool, PeakEwma, RoundRobinPool
 from .._update import Add, Remove, Reset, Update
 from ..httpx import NewEndpoint, open_balanced_transport
 from ._backends import Backend, BackendSpec, default_backends
-from ._http import Reply, serve_http
+from ._http import Reply, listening_port, open_http_listeners, serve_http
 from ._traffic import BalancerStats, drive_load
 from ._view import render, summary
 
-__all__ = ["DemoConfig", "run_demo"]
+__all__ = ["DemoConfig", "DemoError", "run_demo"]
 
 AUTHORITY = "demo.local"
 
@@ -74,8 +76,37 @@ async def _churn(
     members.discard(leaving.spec.name)
 
 
-async def run_demo(config: DemoConfig, console: Console) -> dict[str, Any]:
-    """Run the demo; return its summary (what ``--json`` prints)."""
+class DemoError(Exception):
+    """The demo cannot run as configured; the message says what to change."""
+
+
+async def _open_metrics_listeners(port: int) -> list[trio.SocketListener]:
+    try:
+        return await open_http_listeners(port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise DemoError(
+                f"port {port} of the metrics page is in use (--metrics-port 0 picks a free one)"
+            ) from None
+        raise DemoError(f"cannot serve the metrics page on port {port}: {exc}") from exc
+
+
+async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
+async def run_demo(
+    config: DemoConfig, console: Console, *, stop: trio.Event | None = None
+) -> dict[str, Any]:
+    """Run the demo; return its summary (what ``--json`` prints).
+
+    Setting ``stop`` ends the load early (the command line sets it on Ctrl-C): the
+    summary then covers what ran, and says so (``"interrupted": true``).
+
+    Raises:
+        DemoError: the metrics port is in use (or cannot be listened on).
+    """
     if config.backends < 3:
         raise ValueError("the demo needs at least 3 backends")
     rng = random.Random(config.seed)
@@ -101,64 +132,81 @@ async def run_demo(config: DemoConfig, console: Console) -> dict[str, Any]:
             return Reply(404, b"try /metrics\n")
         return Reply(200, generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
-    async with trio.open_nursery() as nursery:
-        for backend in backends:
-            backend.port = await nursery.start(serve_http, backend.handle)
-        metrics_port = await nursery.start(
-            lambda task_status: serve_http(
-                metrics_page, port=config.metrics_port, task_status=task_status
+    # Bound before anything starts, so that a busy port is one clear error, not a
+    # failure inside the nursery among the backends'.
+    metrics_listeners = await _open_metrics_listeners(config.metrics_port)
+    metrics_url = f"http://127.0.0.1:{listening_port(metrics_listeners)}/metrics"
+    live_view = config.live and not config.json and console.is_terminal
+    if not live_view and not config.json:
+        console.print(
+            f"trio-pool demo: {config.backends} backends, {config.rate:g} requests/s "
+            f"through each balancer for {config.duration:g} s; metrics at {metrics_url} "
+            "while it runs",
+            soft_wrap=True,
+        )
+    try:
+        async with trio.open_nursery() as nursery:
+            for backend in backends:
+                backend.port = await nursery.start(serve_http, backend.handle)
+            await nursery.start(partial(serve_http, metrics_page, listeners=metrics_listeners))
+            channels = [trio.open_memory_channel[Update](math.inf) for _ in BALANCERS]
+            nursery.start_soon(
+                _churn, [send for send, _ in channels], backends, members, config.duration
             )
-        )
-        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-        channels = [trio.open_memory_channel[Update](math.inf) for _ in BALANCERS]
-        nursery.start_soon(
-            _churn, [send for send, _ in channels], backends, members, config.duration
-        )
 
-        async def balance(index: int, name: str) -> None:
-            discovery = channels[index][1]
-            async with (
-                open_balanced_transport(
-                    {AUTHORITY: discovery}, new_pool=BALANCERS[name]
-                ) as transport,
-                httpx.AsyncClient(transport=transport, timeout=10.0) as client,
-            ):
-                await drive_load(
-                    client,
-                    f"http://{AUTHORITY}/",
-                    rate=config.rate,
+            async def balance(index: int, name: str) -> None:
+                discovery = channels[index][1]
+                async with (
+                    open_balanced_transport(
+                        {AUTHORITY: discovery}, new_pool=BALANCERS[name]
+                    ) as transport,
+                    httpx.AsyncClient(transport=transport, timeout=10.0) as client,
+                ):
+                    await drive_load(
+                        client,
+                        f"http://{AUTHORITY}/",
+                        rate=config.rate,
+                        duration=config.duration,
+                        stats=stats[index],
+                        rng=random.Random(rng.random()),
+                    )
+
+            start = trio.current_time()
+
+            def view() -> Any:
+                elapsed = min(trio.current_time() - start, config.duration)
+                return render(
+                    backends,
+                    members=members,
+                    balancers=stats,
+                    elapsed=elapsed,
                     duration=config.duration,
-                    stats=stats[index],
-                    rng=random.Random(rng.random()),
+                    metrics_url=metrics_url,
                 )
 
-        start = trio.current_time()
-        live_view = config.live and not config.json and console.is_terminal
-
-        def view() -> Any:
+            async with trio.open_nursery() as load:
+                if stop is not None:
+                    load.start_soon(_cancel_when_set, stop, load.cancel_scope)
+                async with trio.open_nursery() as balancers:
+                    for index, name in enumerate(BALANCERS):
+                        balancers.start_soon(balance, index, name)
+                    if live_view:
+                        with Live(view(), console=console, refresh_per_second=4) as live:
+                            while trio.current_time() - start < config.duration:
+                                await trio.sleep(0.25)
+                                live.update(view())
+                            live.update(view())
+                load.cancel_scope.cancel()
             elapsed = min(trio.current_time() - start, config.duration)
-            return render(
-                backends,
-                members=members,
-                balancers=stats,
-                elapsed=elapsed,
-                duration=config.duration,
-                metrics_url=metrics_url,
-            )
-
-        async with trio.open_nursery() as load:
-            for index, name in enumerate(BALANCERS):
-                load.start_soon(balance, index, name)
-            if live_view:
-                with Live(view(), console=console, refresh_per_second=4) as live:
-                    while trio.current_time() - start < config.duration:
-                        await trio.sleep(0.25)
-                        live.update(view())
-                    live.update(view())
-        nursery.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
+    finally:
+        for listener in metrics_listeners:  # closed already, unless the nursery failed early
+            listener.socket.close()
 
     result = {
         "duration_s": config.duration,
+        "elapsed_s": round(elapsed, 3),
+        "interrupted": stop is not None and stop.is_set(),
         "rate_per_balancer": config.rate,
         "backends": {b.spec.name: b.spec.role for b in backends},
         "balancers": summary(stats, backends),
@@ -171,9 +219,9 @@ async def run_demo(config: DemoConfig, console: Console) -> dict[str, Any]:
                 backends,
                 members=members,
                 balancers=stats,
-                elapsed=config.duration,
+                elapsed=elapsed,
                 duration=config.duration,
-                metrics_url="-",
+                metrics_url=None,  # the page is gone with the demo
             )
         )
     return result

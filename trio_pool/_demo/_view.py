@@ -25,18 +25,22 @@ def render(
     balancers: Sequence[BalancerStats],
     elapsed: float,
     duration: float,
-    metrics_url: str,
+    metrics_url: str | None,
 ) -> Table:
-    """The live table: one row per backend, then the balancers' figures."""
-    table = Table(
-        title=f"trio-pool demo: {elapsed:4.1f} / {duration:.0f} s   metrics: {metrics_url}",
-        title_justify="left",
-    )
-    table.add_column("backend")
-    table.add_column("role")
+    """The table: one row per backend (its share of each balancer's requests), then the
+    balancers' figures; the title gives the time and, while it is served, the metrics page.
+    """
+    title = f"trio-pool demo: {elapsed:4.1f} / {duration:g} s"
+    if metrics_url is not None:
+        title += f"   metrics: {metrics_url}"
+    table = Table(title=title, title_justify="left")
+    # The first column holds the figures' labels too: never wrapped, so that each
+    # stays on one row however narrow the terminal.
+    table.add_column("backend", no_wrap=True)
+    table.add_column("role", no_wrap=True)
     table.add_column("in discovery", justify="center")
     for stats in balancers:
-        table.add_column(f"{stats.name} share", justify="right")
+        table.add_column(f"{stats.name}\nshare", justify="right")
     for backend in backends:
         name = backend.spec.name
         table.add_row(

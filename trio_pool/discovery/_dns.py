@@ -75,6 +75,20 @@ def _check_name(_: object, attribute: attrs.Attribute[Any], value: object) -> No
         raise TypeError(f"name must be a str, got {value!r}")
     if not value.strip("."):
         raise ValueError(f"name must be a domain name, got {value!r}")
+    # A port or a URL in the name would be looked up as a name that cannot exist:
+    # NXDOMAIN, an empty pool, and no hint why.
+    if "://" in value:
+        raise ValueError(f"name must be a domain name, not a URL: got {value!r}")
+    host, colon, port = value.rpartition(":")
+    if colon and port.isdigit() and host and ":" not in host:
+        raise ValueError(
+            f"name must be a domain name without a port, got {value!r}: "
+            f"pass the port apart, DnsDiscovery({host!r}, {int(port)})"
+        )
+    if any(c.isspace() or not c.isprintable() or c in ":/@" for c in value):
+        raise ValueError(
+            f"name must be a domain name (no whitespace, ':', '/' or '@'), got {value!r}"
+        )
 
 
 def _nameservers(value: object) -> tuple[str, ...] | None:
@@ -143,8 +157,10 @@ class DnsDiscovery:
 
     Raises:
         ImportError: dnspython is missing (install ``trio-pool[dns]``).
-        ValueError: ``port`` is missing for A or AAAA, or given for SRV; intervals are
-            out of order; ``nameservers`` and ``resolver`` are both given.
+        TypeError: ``name`` is not a str, ``port`` not an int.
+        ValueError: ``name`` is not a domain name (it holds a port, ``"users:8080"``, or
+            is a URL); ``port`` is missing for A or AAAA, or given for SRV; intervals
+            are out of order; ``nameservers`` and ``resolver`` are both given.
     """
 
     name: str = attrs.field(validator=_check_name)

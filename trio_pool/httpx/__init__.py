@@ -6,8 +6,20 @@
         async with httpx.AsyncClient(transport=transport) as client:
             response = await client.get("https://api.test/users")
 
-Needs the ``httpx`` extra: ``pip install trio-pool[httpx]``.
+Needs the ``httpx`` extra: ``pip install "trio-pool[httpx]"``.
 """
+
+try:
+    import httpx as _httpx
+except ModuleNotFoundError as _missing:  # say which extra brings it
+    if _missing.name != "httpx":
+        raise
+    raise ModuleNotFoundError(
+        "trio_pool.httpx needs httpx, from the 'httpx' extra: pip install 'trio-pool[httpx]'",
+        name="httpx",
+    ) from _missing
+else:
+    del _httpx
 
 from ._authority import Resolve as Resolve
 from ._authority import authority_of as authority_of

@@ -9,8 +9,21 @@
 - `check_pool(new_pool)`: the conformance check any `trio_pool.Pool` can run;
   `run_scenario` runs one scenario, for suites of your own.
 
-Requires Hypothesis (``pip install trio-pool[test]``).
+Needs Hypothesis, the ``testing`` extra: ``pip install "trio-pool[testing]"``.
 """
+
+try:
+    import hypothesis as _hypothesis
+except ModuleNotFoundError as _missing:  # say which extra brings it
+    if _missing.name != "hypothesis":
+        raise
+    raise ModuleNotFoundError(
+        "trio_pool.testing needs Hypothesis, from the 'testing' extra: "
+        "pip install 'trio-pool[testing]'",
+        name="hypothesis",
+    ) from _missing
+else:
+    del _hypothesis
 
 from ._check import EndpointFactory as EndpointFactory
 from ._check import ScenarioReport as ScenarioReport

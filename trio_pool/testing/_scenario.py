@@ -33,7 +33,17 @@ class SendUpdate:
 @attrs.frozen
 class StartCall:
     """A new caller sends a request; it gives up after ``cancel_after`` seconds, if set,
-    or, with ``cancel_on_dispatch``, at the very moment its request is bound."""
+    or, with ``cancel_on_dispatch``, at the very moment its request is bound.
+
+    Its outcome, in ``ScenarioReport.outcomes``, is one of:
+
+    - ``"response"``: the endpoint answered;
+    - ``"endpoint error"``: the endpoint's own error (``ScriptedEndpointError``, after
+      an `EndpointSlowsDown` with ``failing``);
+    - ``"failfast"``: ``FailFastError``;
+    - ``"closed"``: ``PoolClosedError`` (discovery failed, or the queue was left);
+    - ``"cancelled"``: the caller gave up first.
+    """
 
     cancel_after: float | None = None
     cancel_on_dispatch: bool = False
@@ -107,7 +117,10 @@ class Scenario:
     """A sequence of steps, run in order against a pool behind a queue.
 
     A new endpoint takes ``latency`` seconds per call and accepts ``permits`` calls
-    (``None``: any number) until steps script it otherwise.
+    (``None``: any number) until steps script it otherwise. Run it with `check_pool`
+    (generated scenarios) or `run_scenario` (this one, on Trio's virtual clock: in
+    pytest, an async test under pytest-trio's ``trio_mode`` with its ``autojump_clock``
+    fixture); each `StartCall` then gets one outcome in ``ScenarioReport.outcomes``.
     """
 
     steps: tuple[Step, ...] = attrs.field(converter=_steps)
