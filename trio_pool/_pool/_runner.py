@@ -117,11 +117,15 @@ class Runner(Generic[Item]):
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self._looping = False
-                if self._jobs:
-                    self._wake()
-                await trio.sleep_forever()
+                try:
+                    if self._jobs:
+                        self._wake()
+                    await trio.sleep_forever()
+                finally:
+                    # Stopping: a job submitted from now on (by a caller's task, which
+                    # outlives the pool's) stays queued for whoever runs it next.
+                    self._nursery = None
         finally:
-            self._nursery = None
             self._looping = False
             self._blocked = 0
         raise AssertionError("unreachable: sleep_forever() returned")

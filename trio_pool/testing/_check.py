@@ -1,26 +1,32 @@
 """`run_scenario` and `check_pool`: the Pool contract, checked over generated scenarios.
 
 A scenario runs against the pool under test behind a real `open_pool_queue`, on Trio's
-virtual clock, with `MockEndpoint`s made by the harness's own factory. After every step,
-once every task is blocked, and again after the block is left, it asserts:
+virtual clock, with `MockEndpoint`s made by the harness's own factory: endpoints of
+every shape the protocol allows (with and without ``ready_nowait()``, with a ``ready()``
+that checkpoints or returns at once), endpoints whose ``call()`` raises at once,
+factories that raise, backends that fail and recover, discovery that misbehaves, and
+steps that race in one tick. After every step, once every task is blocked, and again
+after the block is left, it asserts:
 
 - membership equals the `PoolModel` after every update (for pools with ``members()``);
-- no request is bound to an endpoint after its removal was applied, nor to one that is
-  not ready, failed or closed;
+- no request is bound to an endpoint without a readiness signal since its previous
+  call (``ready()`` returned, or ``ready_nowait()`` did), after its removal was
+  applied, or after it was closed;
 - evicted endpoints are closed once their calls have ended, and every endpoint is
   closed when the queue is left;
 - every bound call ends: awaited to the end, or closed unawaited, never leaked; the
   pool's own in-flight count (``statistics().in_flight``, if it has one) is back to 0;
 - every call gets exactly one outcome: a response, the endpoint's own error,
   `FailFastError`, `PoolClosedError`, or its own cancellation;
-- the queue closes only when discovery failed, and no task started during the scenario
-  (by the queue, the pool or the endpoints) outlives it.
+- the queue closes only when discovery failed (whatever an endpoint or the factory
+  did), and no task started during the scenario (by the queue, the pool or the
+  endpoints) outlives it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Hashable, Iterator
 from typing import Any
 
 import attrs
@@ -32,22 +38,36 @@ from .._errors import FailFastError, PoolClosedError
 from .._pool import Pool
 from .._queue import QueueMetrics, open_pool_queue
 from .._update import Update
-from ._mock_endpoint import CallState, MockEndpoint
+from ._mock_endpoint import CallState, EndpointKind, MockEndpoint
 from ._model import PoolModel
 from ._scenario import (
+    DiscoveryBehaviour,
     DiscoveryFails,
     EndpointFails,
     EndpointRecovers,
+    EndpointRejects,
     EndpointSlowsDown,
+    FactoryFails,
     Scenario,
     SendUpdate,
     SetPermits,
     Sleep,
     StartCall,
+    Step,
+    Together,
 )
 from ._strategies import scenarios
 
-__all__ = ["EndpointFactory", "ScenarioReport", "check_pool", "run_scenario"]
+__all__ = [
+    "EndpointFactory",
+    "ScenarioReport",
+    "ScriptedDiscoveryError",
+    "ScriptedEndpointError",
+    "ScriptedFactoryError",
+    "ScriptedReadinessError",
+    "check_pool",
+    "run_scenario",
+]
 
 NewPool = Callable[[Callable[[Hashable, Any], MockEndpoint]], Pool[Any, Any, Any, Any]]
 
@@ -70,12 +90,26 @@ class ScriptedEndpointError(ConnectionError):
 
 
 class ScriptedDiscoveryError(OSError):
-    """The error discovery raises at a `DiscoveryFails` step."""
+    """The error discovery raises at a `DiscoveryFails` step (or at ``__aiter__``, or
+    when closed, as the scenario's `DiscoveryBehaviour` says)."""
+
+
+class ScriptedFactoryError(OSError):
+    """The error the harness's factory raises after a `FactoryFails` step."""
+
+
+class ScriptedReadinessError(ConnectionRefusedError):
+    """The error a failed backend's endpoints raise from their readiness."""
 
 
 @attrs.define(eq=False)
 class EndpointFactory:
-    """The harness's ``new_endpoint``: makes `MockEndpoint`s and remembers each one."""
+    """The harness's ``new_endpoint``: makes `MockEndpoint`s and remembers each one.
+
+    It plays the backends behind the addresses too: a backend that failed
+    (`EndpointFails`) gives failed endpoints until it recovers, and a `FactoryFails`
+    makes the next attempts for an address raise.
+    """
 
     latency: float = 0.0
     """How long each call takes on the endpoints it makes."""
@@ -85,12 +119,26 @@ class EndpointFactory:
 
     on_call: Callable[[Any], None] | None = None
     """Given to each endpoint: called with each request as it is bound."""
+    kind_of: Callable[[Hashable], EndpointKind] = lambda address: EndpointKind.NOWAIT
+    """The shape of the endpoints made for an address."""
+    failing: set[Hashable] = attrs.field(factory=set)
+    """Addresses whose backend has failed: their new endpoints are failed too."""
+    refusals: dict[Hashable, int] = attrs.field(factory=dict)
+    """How many more attempts to make an endpoint for an address raise."""
 
     def __call__(self, address: Hashable, target: Any) -> MockEndpoint:
+        refusals = self.refusals.get(address, 0)
+        if refusals:
+            self.refusals[address] = refusals - 1
+            raise ScriptedFactoryError(f"scripted failure to make {address!r}")
         endpoint = MockEndpoint(address, target)
-        endpoint.handle.latency = self.latency
-        endpoint.handle.permits = self.permits
-        endpoint.handle.on_call = self.on_call
+        handle = endpoint.handle
+        handle.kind = self.kind_of(address)
+        handle.latency = self.latency
+        handle.permits = self.permits
+        handle.on_call = self.on_call
+        if address in self.failing:
+            handle.failure = ScriptedReadinessError("scripted backend failure")
         self.made.append(endpoint)
         return endpoint
 
@@ -99,8 +147,11 @@ class EndpointFactory:
         if address is not None:
             live = self.live(address)
             return [] if live is None else [live]
-        addresses = dict.fromkeys(e.address for e in self.made)
-        return [e for e in map(self.live, addresses) if e is not None]
+        return [e for e in map(self.live, self.addresses()) if e is not None]
+
+    def addresses(self) -> list[Hashable]:
+        """Every address it made an endpoint for, in order."""
+        return list(dict.fromkeys(e.address for e in self.made))
 
     def live(self, address: Hashable) -> MockEndpoint | None:
         """The endpoint made last for ``address`` and not yet evicted, if any."""
@@ -108,6 +159,13 @@ class EndpointFactory:
             if endpoint.address == address:
                 return None if endpoint.handle.evicted else endpoint
         return None
+
+
+class _AiterRaises:
+    """A discovery object whose ``__aiter__`` raises."""
+
+    def __aiter__(self) -> AsyncIterator[Update]:
+        raise ScriptedDiscoveryError("scripted failure to start discovery")
 
 
 @attrs.frozen
@@ -119,7 +177,7 @@ class ScenarioReport:
     endpoints_made: int
     """Endpoints the factory made (re-creations after failures included)."""
     dispatched: int
-    """Calls bound to an endpoint."""
+    """Calls bound to an endpoint (those it rejected at once included)."""
     membership_changes: int
     """Updates that changed the membership, by the model."""
 
@@ -146,21 +204,34 @@ async def run_scenario(
             scopes[request].cancel()
 
     factory = EndpointFactory(
-        latency=scenario.latency, permits=scenario.permits, on_call=on_dispatch
+        latency=scenario.latency,
+        permits=scenario.permits,
+        on_call=on_dispatch,
+        kind_of=scenario.kind_of,
     )
     pool = new_pool(factory)
     model = PoolModel()
     send, receive = trio.open_memory_channel[Update | DiscoveryFails](math.inf)
     outcomes: list[list[str]] = []
-    discovery_failed = False
+    discovery_failed = scenario.discovery is DiscoveryBehaviour.AITER_RAISES
     queue: Any = None
     changes = 0
 
-    async def discovery() -> AsyncIterator[Update]:
-        async for item in receive:
-            if isinstance(item, DiscoveryFails):
-                raise ScriptedDiscoveryError("scripted discovery failure")
-            yield item
+    async def updates() -> AsyncIterator[Update]:
+        try:
+            async for item in receive:
+                if isinstance(item, DiscoveryFails):
+                    raise ScriptedDiscoveryError("scripted discovery failure")
+                yield item
+        finally:
+            if scenario.discovery is DiscoveryBehaviour.CLOSE_RAISES:
+                raise ScriptedDiscoveryError("scripted failure to close discovery")
+            if scenario.discovery is DiscoveryBehaviour.CLOSE_HANGS:
+                await trio.sleep_forever()
+
+    discovery: AsyncIterable[Update] = (
+        _AiterRaises() if scenario.discovery is DiscoveryBehaviour.AITER_RAISES else updates()
+    )
 
     async def caller(index: int, cancel_after: float | None) -> None:
         record = outcomes[index]
@@ -201,51 +272,79 @@ async def run_scenario(
             if not model.holds(endpoint.address, endpoint.target):
                 endpoint.handle.evicted = True
 
+    def step_now(step: Step) -> None:
+        """Run a step that takes no time (a `Together` runs several back to back)."""
+        nonlocal discovery_failed
+        if isinstance(step, Together):
+            for inner in step.steps:
+                step_now(inner)
+        elif isinstance(step, SendUpdate):
+            send.send_nowait(step.update)
+            if not discovery_failed:  # discovery applies what it yields before it fails
+                unmodelled.append(step.update)
+        elif isinstance(step, StartCall):
+            if step.cancel_on_dispatch:
+                cancel_on_dispatch.add(len(outcomes))
+            outcomes.append([])
+            callers.start_soon(caller, len(outcomes) - 1, step.cancel_after)
+        elif isinstance(step, DiscoveryFails):
+            send.send_nowait(step)
+            discovery_failed = True
+        elif isinstance(step, FactoryFails):
+            factory.refusals[step.address] = factory.refusals.get(step.address, 0) + step.times
+        elif isinstance(step, EndpointFails | EndpointRecovers):
+            backends = factory.addresses() if step.address is None else [step.address]
+            if isinstance(step, EndpointFails):
+                factory.failing.update(backends)
+            else:
+                factory.failing.difference_update(backends)
+            for endpoint in factory.targeted(step.address):
+                if isinstance(step, EndpointFails):
+                    endpoint.handle.fail(ScriptedReadinessError("scripted backend failure"))
+                else:
+                    endpoint.handle.recover()
+        elif isinstance(step, SetPermits | EndpointSlowsDown | EndpointRejects):
+            for endpoint in factory.targeted(step.address):
+                handle = endpoint.handle
+                if isinstance(step, SetPermits):
+                    handle.allow(step.permits)
+                elif isinstance(step, EndpointRejects):
+                    handle.reject = (
+                        ScriptedEndpointError("scripted rejection") if step.rejecting else None
+                    )
+                else:
+                    handle.latency = step.latency
+                    handle.call_error = (
+                        ScriptedEndpointError("scripted call failure") if step.failing else None
+                    )
+        else:
+            raise TypeError(f"not a step that takes no time: {step!r}")
+
+    unmodelled: list[Update] = []
+
+    callers: trio.Nursery
+
     async def run_steps() -> None:
-        nonlocal queue, discovery_failed, changes
+        nonlocal queue, changes, callers
         async with trio.open_nursery() as callers:
             async with open_pool_queue(
                 pool,
-                discovery(),
+                discovery,
                 capacity=capacity,
                 failfast_timeout=failfast_timeout,
                 metrics=metrics,
             ) as opened:
                 queue = opened
                 for step in scenario.steps:
-                    if isinstance(step, SendUpdate):
-                        send.send_nowait(step.update)
-                        await trio.testing.wait_all_tasks_blocked()
-                        if not discovery_failed:
-                            changes += model.apply(step.update)
-                            mark_evicted()
-                    elif isinstance(step, StartCall):
-                        if step.cancel_on_dispatch:
-                            cancel_on_dispatch.add(len(outcomes))
-                        outcomes.append([])
-                        callers.start_soon(caller, len(outcomes) - 1, step.cancel_after)
-                    elif isinstance(step, DiscoveryFails):
-                        send.send_nowait(step)
-                        discovery_failed = True
-                    elif isinstance(step, Sleep):
+                    if isinstance(step, Sleep):
                         await trio.sleep(step.seconds)
                     else:
-                        for endpoint in factory.targeted(step.address):
-                            handle = endpoint.handle
-                            if isinstance(step, SetPermits):
-                                handle.allow(step.permits)
-                            elif isinstance(step, EndpointFails):
-                                handle.fail(ConnectionRefusedError("scripted failure"))
-                            elif isinstance(step, EndpointRecovers):
-                                handle.recover()
-                            elif isinstance(step, EndpointSlowsDown):
-                                handle.latency = step.latency
-                                handle.call_error = (
-                                    ScriptedEndpointError("scripted call failure")
-                                    if step.failing
-                                    else None
-                                )
+                        step_now(step)
                     await trio.testing.wait_all_tasks_blocked()
+                    for update in unmodelled:
+                        changes += model.apply(update)
+                    unmodelled.clear()
+                    mark_evicted()
                     check_quiescent()
             closed = queue.closed_error
             if discovery_failed:
@@ -280,7 +379,7 @@ async def run_scenario(
         handle = endpoint.handle
         assert handle.closed, f"endpoint {endpoint.address!r} was never closed"
         for call in handle.calls:
-            assert call.state in (CallState.DONE, CallState.CLOSED), (
+            assert call.state in (CallState.DONE, CallState.CLOSED, CallState.REJECTED), (
                 f"request {call.request!r} bound to {endpoint.address!r} was neither awaited "
                 "nor closed: its load accounting leaked"
             )

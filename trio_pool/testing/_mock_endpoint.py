@@ -9,7 +9,23 @@ from typing import Any
 import attrs
 import trio
 
-__all__ = ["EndpointHandle", "MockCall", "MockEndpoint"]
+__all__ = ["CallState", "EndpointHandle", "EndpointKind", "MockCall", "MockEndpoint"]
+
+
+class EndpointKind(enum.Enum):
+    """Which of the endpoint protocol's shapes a `MockEndpoint` takes.
+
+    A pool must serve each of them correctly; the extension only makes things faster.
+    """
+
+    NOWAIT = "nowait"
+    """With the optional ``ready_nowait()``, besides ``ready()``."""
+    PLAIN = "plain"
+    """Only ``ready()``, ``call()`` and ``aclose()``; ``ready()`` checkpoints first, as
+    Trio functions do."""
+    INSTANT = "instant"
+    """Only ``ready()``, ``call()`` and ``aclose()``; ``ready()`` returns without a
+    checkpoint when the endpoint is ready."""
 
 
 class CallState(enum.Enum):
@@ -17,6 +33,8 @@ class CallState(enum.Enum):
     RUNNING = "running"
     DONE = "done"
     CLOSED = "closed"
+    REJECTED = "rejected"
+    """``call()`` raised at once (the handle's ``reject``): there is nothing to await."""
 
 
 @attrs.define(eq=False)
@@ -62,6 +80,8 @@ class EndpointHandle:
     it has one. ``allow(None)`` (the default) means always ready.
     """
 
+    kind: EndpointKind = EndpointKind.NOWAIT
+    """Its shape: whether it offers ``ready_nowait()``, whether ``ready()`` checkpoints."""
     permits: int | None = None
     """Calls the endpoint accepts before it is not ready; ``None`` for no limit."""
     failure: Exception | None = None
@@ -70,6 +90,8 @@ class EndpointHandle:
     """Seconds each call takes before it answers."""
     call_error: Exception | None = None
     """While set, each call raises it after ``latency`` (the endpoint's own error)."""
+    reject: Exception | None = None
+    """While set, ``call()`` itself raises it at once, before any awaitable exists."""
     respond: Callable[[Hashable, Any], Any] = lambda address, request: (address, request)
     """Makes the response from the endpoint's address and the request."""
     calls: list[MockCall] = attrs.field(factory=list)
@@ -84,6 +106,9 @@ class EndpointHandle:
     """Set by a harness once the endpoint's removal was applied: binding to it breaches."""
     violations: list[str] = attrs.field(factory=list)
     """Contract breaches seen by the endpoint (each also raised as ``AssertionError``)."""
+    armed: bool = False
+    """Whether readiness was signalled (``ready()`` returned, or ``ready_nowait()`` did)
+    since the last call was bound: what a pool must see before it binds one."""
     _changed: trio.Event = attrs.field(factory=trio.Event)
 
     def allow(self, permits: int | None) -> None:
@@ -115,8 +140,10 @@ class EndpointHandle:
 class MockEndpoint:
     """An endpoint for tests, scripted from ``handle``; see `EndpointHandle`.
 
-    It checks the endpoint contract as it goes: a call bound while the endpoint is not
-    ready (no permit, or failed) or after ``aclose()`` raises ``AssertionError`` in the
+    It offers ``ready_nowait()`` only if its handle's ``kind`` is `EndpointKind.NOWAIT`.
+    It checks the endpoint contract as it goes: a call bound without a readiness signal
+    since the previous one (``ready()`` returned, or ``ready_nowait()`` did), after
+    ``aclose()``, or after the harness marked it evicted raises ``AssertionError`` in the
     pool that bound it. ``call()`` binds synchronously and returns a `MockCall`, so the
     moment of binding is recorded exactly.
     """
@@ -125,38 +152,54 @@ class MockEndpoint:
     target: Any
     handle: EndpointHandle = attrs.field(factory=EndpointHandle)
 
+    def __getattr__(self, name: str) -> Any:
+        # ready_nowait exists only on endpoints of that kind: pools look for it with
+        # hasattr, as they would on any endpoint.
+        if name == "ready_nowait" and self.handle.kind is EndpointKind.NOWAIT:
+            return self._ready_nowait
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def _check_ready(self) -> bool:
         handle = self.handle
         if handle.failure is not None:
             raise handle.failure
         return handle.permits is None or handle.permits > 0
 
-    def ready_nowait(self) -> None:
+    def _ready_nowait(self) -> None:
         """Return if a call would be accepted now; ``trio.WouldBlock`` if not."""
         if not self._check_ready():
             raise trio.WouldBlock
+        self.handle.armed = True
 
     async def ready(self) -> None:
         """Return once a call would be accepted; raise the scripted failure."""
-        self.handle.ready_waits += 1
-        await trio.lowlevel.checkpoint()
-        while not self._check_ready():
-            await self.handle._changed.wait()
+        handle = self.handle
+        handle.ready_waits += 1
+        if handle.kind is not EndpointKind.INSTANT or not self._check_ready():
+            await trio.lowlevel.checkpoint()
+            while not self._check_ready():
+                await handle._changed.wait()
+        handle.armed = True
 
     def call(self, request: Any) -> MockCall:
         handle = self.handle
         if handle.closed:
             self._breach(f"request {request!r} bound to {self.address!r} after aclose()")
-        if handle.failure is not None:
-            self._breach(f"request {request!r} bound to {self.address!r}, which failed")
-        if handle.permits is not None and handle.permits <= 0:
-            self._breach(f"request {request!r} bound to {self.address!r}, which is not ready")
         if handle.evicted:
             self._breach(f"request {request!r} bound to {self.address!r} after its removal")
-        if handle.permits is not None:
-            handle.permits -= 1
+        if not handle.armed:
+            self._breach(
+                f"request {request!r} bound to {self.address!r} without a readiness "
+                "signal since the previous call (ready() or ready_nowait())"
+            )
+        handle.armed = False
         call = MockCall(self, request, trio.current_time())
         handle.calls.append(call)
+        if handle.reject is not None:
+            call.state = CallState.REJECTED
+            raise handle.reject
+        if handle.permits is not None:
+            handle.permits -= 1
         if handle.on_call is not None:
             handle.on_call(request)
         return call

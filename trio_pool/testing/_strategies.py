@@ -12,17 +12,22 @@ from typing import Any
 from hypothesis import strategies as st
 
 from .._update import Add, DoesNotExist, Remove, Reset, Update
+from ._mock_endpoint import EndpointKind
 from ._scenario import (
+    DiscoveryBehaviour,
     DiscoveryFails,
     EndpointFails,
     EndpointRecovers,
+    EndpointRejects,
     EndpointSlowsDown,
+    FactoryFails,
     Scenario,
     SendUpdate,
     SetPermits,
     Sleep,
     StartCall,
     Step,
+    Together,
 )
 
 __all__ = ["addresses", "scenarios", "targets", "update_streams", "updates"]
@@ -83,34 +88,53 @@ def scenarios(
     *,
     max_steps: int = 30,
     discovery_errors: bool = True,
+    kinds: st.SearchStrategy[EndpointKind] | None = None,
 ) -> st.SearchStrategy[Scenario]:
-    """Interleavings of updates, calls, cancellations, endpoint failures and slow-downs,
-    discovery errors and jumps of virtual time, starting with a `Reset`."""
+    """Interleavings of updates, calls, cancellations, endpoint failures, rejections and
+    slow-downs, factory failures, discovery errors and jumps of virtual time, some of
+    them in the same tick, starting with a `Reset`; over endpoints of every
+    `EndpointKind` (``kinds`` narrows them), mixed in one pool."""
     addr = addresses if addresses is not None else _any_address()
     targ = targets if targets is not None else _any_target()
+    kind = kinds if kinds is not None else st.sampled_from(EndpointKind)
     times = st.sampled_from(_TIMES)
     some = st.one_of(st.none(), addr)  # None: every live endpoint
-    step_kinds: list[st.SearchStrategy[Step]] = [
+    instant_steps: list[st.SearchStrategy[Step]] = [
         updates(addr, targ).map(SendUpdate),
         st.builds(StartCall, st.one_of(st.none(), times)),
         st.builds(StartCall, st.one_of(st.none(), times), st.booleans()),
         st.builds(SetPermits, some, st.sampled_from([None, 0, 1, 2])),
         st.builds(EndpointFails, some),
         st.builds(EndpointRecovers, some),
+        st.builds(EndpointRejects, some, st.booleans()),
         st.builds(EndpointSlowsDown, some, st.sampled_from([0.0, 0.5, 2.0]), st.booleans()),
-        times.map(Sleep),
+        st.builds(FactoryFails, addr, st.sampled_from([1, 2])),
     ]
     if discovery_errors:
-        step_kinds.append(st.just(DiscoveryFails()))
+        instant_steps.append(st.just(DiscoveryFails()))
+    instant = st.one_of(*instant_steps)
+    step = st.one_of(
+        instant,
+        times.map(Sleep),
+        st.lists(instant, min_size=2, max_size=4).map(Together),
+    )
     first: st.SearchStrategy[Step] = st.dictionaries(addr, targ, min_size=1, max_size=6).map(
         lambda d: SendUpdate(Reset(list(d.items())))
     )
-    rest = st.lists(st.one_of(*step_kinds), max_size=max_steps)
+    rest = st.lists(step, max_size=max_steps)
+    behaviours = (
+        st.sampled_from(DiscoveryBehaviour)
+        if discovery_errors
+        else st.just(DiscoveryBehaviour.CLEAN)
+    )
     return st.builds(
         Scenario,
         steps=st.tuples(first, rest).map(_first_then_rest),
         latency=st.sampled_from([0.0, 0.5, 1.0]),
         permits=st.sampled_from([None, 0, 1, 3]),
+        kind=kind,
+        kinds=st.dictionaries(addr, kind, max_size=3),
+        discovery=st.one_of(st.just(DiscoveryBehaviour.CLEAN), behaviours),
     )
 
 
