@@ -14,21 +14,31 @@ import itertools
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
+import trustme
 
-from trio_pool import Add, Backoff, Remove, Reset
+from trio_pool import Add, Backoff, DoesNotExist, Remove, Reset
 from trio_pool.discovery import EndpointSliceDiscovery, Meta
+from trio_pool.discovery._kubernetes import (
+    SERVICE_ACCOUNT_CA,
+    SERVICE_ACCOUNT_TOKEN,
+    in_cluster_url,
+)
 
 from ..discovery_helpers import Updates, collect, errors, new_metrics, updates_counted, watch_log
+from ..http_servers import Backend, open_backends
 from ..support.fake_kubernetes import (
     FakeKubernetes,
     Seen,
     endpoint,
     open_fake_kubernetes,
+    service_port,
+    slice_port,
 )
 
 LOGGER = "trio_pool.discovery.kubernetes"
@@ -55,8 +65,9 @@ async def fake(**fields: Any) -> AsyncIterator[FakeKubernetes]:
 
 @asynccontextmanager
 async def watching(api: FakeKubernetes, **options: Any) -> AsyncIterator[Updates]:
-    async with collect(source(api, **options), patience=PATIENCE) as updates:
-        yield updates
+    with trio.fail_after(PATIENCE):
+        async with collect(source(api, **options), patience=PATIENCE) as updates:
+            yield updates
 
 
 def ep(ip: str, port: int = 8080) -> tuple[str, int]:
@@ -394,3 +405,487 @@ async def test_garbled_watch_lines_resume_from_the_last_good_event(
         assert api.watch_starts == [good, good]
         assert errors(registry, "kubernetes", "invalid") == 1
         assert errors(registry, "kubernetes", "bad_record") == 1, "the unknown event type"
+
+
+# -- 4. the union of slices, one endpoint per (address, port) -------------------------
+
+
+async def test_an_endpoint_in_two_slices_counts_once_and_stays_until_both_drop_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with fake() as api:
+        api.put_slice("users-a", service="users", endpoints=[endpoint("10.0.0.1")])
+        api.put_slice(
+            "users-b", service="users", endpoints=[endpoint("10.0.0.1"), endpoint("10.0.0.2")]
+        )
+        async with watching(api) as updates:
+            assert await updates.next() == Reset([(ep("10.0.0.1"), READY), (ep("10.0.0.2"), READY)])
+            api.delete_slice("users-a")
+            await updates.none_within(1.0)
+            api.delete_slice("users-b")
+            assert await updates.next() == Remove([ep("10.0.0.1"), ep("10.0.0.2")])
+
+
+async def test_of_two_copies_the_ready_then_the_running_one_wins(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The IP of a terminating pod reused by a new one, in another slice.
+    old = endpoint("10.0.0.1", ready=False, serving=True, terminating=True, pod="old")
+    new = endpoint("10.0.0.1", ready=True, pod="new")
+    pod = {"kind": "Pod", "namespace": "default"}
+    async with fake() as api:
+        api.put_slice("users-a", service="users", endpoints=[old])
+        api.put_slice("users-b", service="users", endpoints=[new])
+        async with watching(api) as updates:
+            assert await updates.next() == Reset(
+                [(ep("10.0.0.1"), Meta(READY, target_ref={**pod, "name": "new"}))]
+            )
+            api.delete_slice("users-b")
+            assert await updates.next() == Add(
+                [(ep("10.0.0.1"), Meta(TERMINATING, target_ref={**pod, "name": "old"}))]
+            ), "alone, the terminating copy is the fallback"
+
+
+async def test_each_slice_gives_its_own_number_for_the_port(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A named targetPort resolves per pod: pods with other numbers go to other slices.
+    async with fake() as api:
+        api.put_service("users", [service_port("http", 80, "web")])
+        api.put_slice(
+            "users-a",
+            service="users",
+            endpoints=[endpoint("10.0.0.1")],
+            ports=[slice_port("http", 8080)],
+        )
+        api.put_slice(
+            "users-b",
+            service="users",
+            endpoints=[endpoint("10.0.0.1")],
+            ports=[slice_port("http", 9090)],
+        )
+        async with watching(api, port=80) as updates:
+            assert await updates.next() == Reset(
+                [(ep("10.0.0.1", 8080), READY), (ep("10.0.0.1", 9090), READY)]
+            )
+
+
+# -- 5. ports: by name, by number, the only one ----------------------------------------
+
+
+def two_ports(api: FakeKubernetes) -> None:
+    api.put_service("users", [service_port("http", 80, 8080), service_port("metrics", 9100)])
+    api.put_slice(
+        "users-a",
+        service="users",
+        endpoints=[endpoint("10.0.0.1")],
+        ports=[slice_port("http", 8080), slice_port("metrics", 9100)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("port", "number"), [("http", 8080), ("metrics", 9100), (80, 8080), (9100, 9100)]
+)
+async def test_a_port_by_name_or_by_the_service_s_number(
+    autojump_clock: trio.testing.MockClock, port: str | int, number: int
+) -> None:
+    async with fake() as api:
+        two_ports(api)
+        async with watching(api, port=port) as updates:
+            assert await updates.next() == Reset([(ep("10.0.0.1", number), READY)])
+
+
+async def test_the_only_port_may_be_unnamed(autojump_clock: trio.testing.MockClock) -> None:
+    async with fake() as api:
+        api.put_service("users", [service_port("", 80, 8080)])
+        api.put_slice(
+            "users-a",
+            service="users",
+            endpoints=[endpoint("10.0.0.1")],
+            ports=[slice_port("", 8080)],
+        )
+        async with watching(api) as updates:
+            assert await updates.next() == Reset([(ep("10.0.0.1"), READY)])
+
+
+@pytest.mark.parametrize(
+    ("port", "complaint"),
+    [
+        (
+            None,
+            "the Service has 2 ports: 'http' (80/TCP -> 8080), 'metrics' (9100/TCP); pass port=",
+        ),
+        ("htp", "no port named 'htp'; its ports: 'http' (80/TCP -> 8080), 'metrics' (9100/TCP)"),
+        (8080, "no port numbered 8080; its ports: 'http' (80/TCP -> 8080)"),
+    ],
+)
+async def test_a_port_that_cannot_be_chosen_names_the_choices(
+    autojump_clock: trio.testing.MockClock, port: str | int | None, complaint: str
+) -> None:
+    registry, metrics = new_metrics()
+    async with fake() as api:
+        two_ports(api)
+        with watch_log(LOGGER, complaint) as complained:
+            async with watching(api, port=port, metrics=metrics) as updates:
+                assert await updates.next() == Reset([]), "no port, no endpoints"
+                api.close_watches()
+                await api.wait_watches(2)
+                await updates.none_within(1.0)
+        assert complained.seen == 1, "said once, not at every look at the Service"
+        assert errors(registry, "kubernetes", "invalid") == 1
+
+
+async def test_a_port_chosen_once_stays_when_the_service_gains_another(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with fake() as api:
+        api.put_slice("users-a", service="users", endpoints=[endpoint("10.0.0.1")])
+        with watch_log(LOGGER, "keeping port 'http', chosen before") as kept:
+            async with watching(api) as updates:
+                assert await updates.next() == Reset([(ep("10.0.0.1"), READY)])
+                two_ports(api)  # the controller rewrites the slice with both ports
+                await kept.wait_for(1)
+                api.put_slice(
+                    "users-b",
+                    service="users",
+                    endpoints=[endpoint("10.0.0.2")],
+                    ports=[slice_port("http", 8080), slice_port("metrics", 9100)],
+                )
+                assert await updates.next() == Add([(ep("10.0.0.2"), READY)])
+
+
+async def test_a_port_that_appears_later_is_picked_up(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with fake() as api:
+        api.put_slice("users-a", service="users", endpoints=[endpoint("10.0.0.1")])
+        async with watching(api, port="metrics") as updates:
+            assert await updates.next() == Reset([])
+            two_ports(api)  # the new port reaches the slices: the source looks again
+            assert await updates.next() == Add([(ep("10.0.0.1", 9100), READY)])
+
+
+# -- 6. conditions, address types ------------------------------------------------------
+
+
+async def test_ready_or_unset_endpoints_count_and_serving_terminating_ones_are_the_fallback(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with fake() as api:
+        api.put_slice(
+            "users-a",
+            service="users",
+            endpoints=[
+                endpoint("10.0.0.1", ready=True),
+                endpoint("10.0.0.2", ready=None),  # nil is ready
+                endpoint("10.0.0.3", ready=False),
+                endpoint("10.0.0.4", ready=False, serving=True, terminating=True),
+            ],
+        )
+        async with watching(api) as updates:
+            assert await updates.next() == Reset([(ep("10.0.0.1"), READY), (ep("10.0.0.2"), READY)])
+            # A rolling update: the old pods terminate before the new ones are ready.
+            api.put_slice(
+                "users-a",
+                service="users",
+                endpoints=[
+                    endpoint("10.0.0.1", ready=False, serving=True, terminating=True),
+                    endpoint("10.0.0.2", ready=False, serving=False, terminating=True),
+                    endpoint("10.0.0.3", ready=False),
+                    endpoint("10.0.0.4", ready=False, terminating=True),  # serving: as ready
+                    endpoint("10.0.0.5", ready=False, serving=True, terminating=False),
+                ],
+            )
+            assert updates.state != {}
+            await updates.until({ep("10.0.0.1"): TERMINATING})
+            api.put_slice(
+                "users-a",
+                service="users",
+                endpoints=[
+                    endpoint("10.0.0.1", ready=False, serving=True, terminating=True),
+                    endpoint("10.0.0.6", ready=True),
+                ],
+            )
+            assert await updates.next() == Add([(ep("10.0.0.6"), READY)])
+            assert await updates.next() == Remove([ep("10.0.0.1")]), "a ready one is back"
+
+
+async def test_ipv6_slices_beside_ipv4_ones_and_fqdn_slices_skipped(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    registry, metrics = new_metrics()
+    async with fake() as api:
+        api.put_slice(
+            "users-a",
+            service="users",
+            endpoints=[endpoint("10.0.0.1", extra_addresses=("10.0.0.9",))],
+        )
+        api.put_slice(
+            "users-b",
+            service="users",
+            address_type="IPv6",
+            endpoints=[endpoint("fd00:0:0::0001"), endpoint("fd00::1")],
+        )
+        api.put_slice(
+            "users-c",
+            service="users",
+            address_type="FQDN",
+            endpoints=[endpoint("users.example.com")],
+        )
+        with watch_log(LOGGER, "FQDNs, which this source does not resolve") as fqdn:
+            async with watching(api, metrics=metrics) as updates:
+                assert await updates.next() == Reset(
+                    [(ep("10.0.0.1"), READY), (ep("fd00::1"), READY)]
+                ), "the first address of each endpoint, IPv6 in its canonical form"
+                api.expire_watches()  # a relist reads the FQDN slice again
+                await api.wait_watches(2)
+                await updates.none_within(1.0)
+        assert fqdn.seen == 1
+        assert errors(registry, "kubernetes", "bad_record") == 1
+
+
+# -- 7. zones: Kubernetes' rule for topology hints -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hints", "zone", "chosen"),
+    [
+        ({"1": ["a"], "2": ["b"], "3": ["a", "b"]}, "a", "13"),
+        ({"1": ["a"], "2": ["b"], "3": ["a", "b"]}, "b", "23"),
+        ({"1": ["a"], "2": ["b"], "3": None}, "a", "123"),  # one without hints: all
+        ({"1": ["a"], "2": ["b"], "3": ["b"]}, "c", "123"),  # none for this zone: all
+        ({"1": ["a"], "2": ["b"], "3": ["a"]}, None, "123"),  # no zone given: all
+    ],
+)
+async def test_zone_hints_are_followed_only_when_all_have_some_and_one_matches(
+    autojump_clock: trio.testing.MockClock,
+    hints: dict[str, list[str] | None],
+    zone: str | None,
+    chosen: str,
+) -> None:
+    async with fake() as api:
+        endpoints = [endpoint(f"10.0.0.{n}", hints=h) for n, h in hints.items()]
+        # Not ready, without hints: it neither counts nor spoils the rule.
+        endpoints.append(endpoint("10.0.0.4", ready=False))
+        api.put_slice("users-a", service="users", endpoints=endpoints)
+        async with watching(api, zone=zone) as updates:
+            assert await updates.next() == Reset([(ep(f"10.0.0.{n}"), READY) for n in chosen])
+
+
+# -- 8. credentials: in cluster, rotated tokens, 401 and 403, kubectl proxy -----------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def service_account(ca: trustme.CA, tmp_path: Path) -> tuple[Path, Path]:
+    """A token file holding ``t1`` and the CA file, as a pod has them."""
+    token, ca_file = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("t1\n")
+    ca.cert_pem.write_to_path(str(ca_file))
+    return token, ca_file
+
+
+async def test_in_cluster_over_tls_with_the_service_account(
+    autojump_clock: trio.testing.MockClock,
+    ca: trustme.CA,
+    service_account: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token, ca_file = service_account
+    certificate = ca.issue_cert("127.0.0.1")
+    async with fake(tokens={"t1"}, certificate=certificate) as api:
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(api.port))
+        api.put_slice("users-a", service="users", endpoints=[endpoint("10.0.0.1")])
+        discovery = source(api, url=None, token_file=token, ca_file=ca_file)
+        assert discovery.api_url == f"https://127.0.0.1:{api.port}"
+        async with collect(discovery, patience=PATIENCE) as updates:
+            assert await updates.next() == Reset([(ep("10.0.0.1"), READY)])
+            await api.wait_watches(1)
+            # Rotation: kubelet writes a new token; the old one is revoked later.
+            token.write_text("t2")
+            api.tokens = {"t2"}
+            api.bookmark()  # a watch that ends without any event is a failure
+            api.close_watches()
+            await api.wait_watches(2)
+            api.put_slice("users-b", service="users", endpoints=[endpoint("10.0.0.2")])
+            assert await updates.next() == Add([(ep("10.0.0.2"), READY)])
+        assert {s.authorization for s in api.requests[:3]} == {"Bearer t1"}
+        assert {s.authorization for s in api.requests[3:]} == {"Bearer t2"}
+        assert trio.current_time() == 0, "no request was refused"
+
+
+async def test_the_service_account_paths_are_the_defaults_in_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    discovery = EndpointSliceDiscovery("users")
+    assert discovery.api_url == "https://10.96.0.1:443"
+    assert discovery.token_path == Path(SERVICE_ACCOUNT_TOKEN)
+    assert discovery.ca_path == Path(SERVICE_ACCOUNT_CA)
+    outside = EndpointSliceDiscovery("users", url="http://127.0.0.1:8001/")
+    assert outside.api_url == "http://127.0.0.1:8001"
+    assert outside.token_path is None, "kubectl proxy adds the credentials"
+    assert outside.ca_path is None
+    assert in_cluster_url(
+        {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "6443"}
+    ) == ("https://[fd00::1]:6443")
+    monkeypatch.delenv("KUBERNETES_SERVICE_PORT")
+    with pytest.raises(ValueError, match=r"url=None means in cluster.*kubectl proxy"):
+        EndpointSliceDiscovery("users")
+
+
+async def test_a_refused_token_is_retried_at_once_when_the_file_holds_a_new_one(
+    autojump_clock: trio.testing.MockClock, service_account: tuple[Path, Path]
+) -> None:
+    registry, metrics = new_metrics()
+    token, _ = service_account
+    async with fake(tokens={"t2"}, on_unauthorized=lambda: token.write_text("t2")) as api:
+        api.put_slice("users-a", service="users", endpoints=[endpoint("10.0.0.1")])
+        async with watching(api, token_file=token, metrics=metrics) as updates:
+            assert await updates.next() == Reset([(ep("10.0.0.1"), READY)])
+        assert [s.authorization for s in api.requests[:2]] == ["Bearer t1", "Bearer t2"]
+        assert trio.current_time() == 0
+        assert errors(registry, "kubernetes", "unauthorized") == 0
+
+
+async def test_a_refused_token_backs_off_until_the_file_changes(
+    autojump_clock: trio.testing.MockClock, service_account: tuple[Path, Path]
+) -> None:
+    registry, metrics = new_metrics()
+    token, _ = service_account
+    async with fake(tokens={"t2"}) as api:
+        api.put_slice("users-a", service="users", endpoints=[endpoint("10.0.0.1")])
+        with watch_log(LOGGER, "the credentials were refused") as refused:
+            async with watching(api, token_file=token, metrics=metrics) as updates:
+                await refused.wait_for(3)
+                token.write_text("t2")
+                assert await updates.next() == Reset([(ep("10.0.0.1"), READY)])
+        assert refused.times == [0, 1, 3]
+        assert trio.current_time() == 7
+        assert errors(registry, "kubernetes", "unauthorized") == 3
+
+
+async def test_a_missing_token_file_and_a_forbidden_resource_are_reported_and_retried(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    registry, metrics = new_metrics()
+    token = tmp_path / "token"
+    async with fake(tokens={"t1"}, denied={"list endpointslices"}) as api:
+        api.put_slice("users-a", service="users", endpoints=[endpoint("10.0.0.1")])
+        with (
+            watch_log(LOGGER, "cannot read the token file") as unreadable,
+            watch_log(LOGGER, "needs list on endpointslices in namespace default") as forbidden,
+        ):
+            async with watching(api, token_file=token, metrics=metrics) as updates:
+                await unreadable.wait_for(1)
+                token.write_text("t1")
+                await forbidden.wait_for(2)
+                api.denied.clear()
+                assert await updates.next() == Reset([(ep("10.0.0.1"), READY)])
+        assert errors(registry, "kubernetes", "unauthorized") == 3
+
+
+async def test_through_kubectl_proxy_no_credentials_are_sent(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with fake() as api:
+        api.put_slice("users-a", service="users", endpoints=[endpoint("10.0.0.1")])
+        async with watching(api, url=f"http://127.0.0.1:{api.port}") as updates:
+            assert await updates.next() == Reset([(ep("10.0.0.1"), READY)])
+        assert {s.authorization for s in api.requests} == {None}
+
+
+async def test_a_server_certificate_from_another_ca_is_refused(
+    autojump_clock: trio.testing.MockClock, service_account: tuple[Path, Path]
+) -> None:
+    registry, metrics = new_metrics()
+    _, ca_file = service_account
+    async with fake(certificate=trustme.CA().issue_cert("127.0.0.1")) as api:
+        with watch_log(LOGGER, "CERTIFICATE_VERIFY_FAILED") as refused:
+            async with watching(api, ca_file=ca_file, metrics=metrics) as updates:
+                await refused.wait_for(2)
+                assert updates.drain() == []
+        assert api.requests == [], "no request went over the untrusted connection"
+        assert errors(registry, "kubernetes", "unavailable") >= 2
+
+
+async def test_an_unreadable_ca_file_is_reported_and_retried(
+    autojump_clock: trio.testing.MockClock, ca: trustme.CA, tmp_path: Path
+) -> None:
+    ca_file = tmp_path / "ca.crt"
+    async with fake(certificate=ca.issue_cert("127.0.0.1")) as api:
+        api.put_slice("users-a", service="users", endpoints=[endpoint("10.0.0.1")])
+        with watch_log(LOGGER, "cannot load the CA file") as unreadable:
+            async with watching(api, ca_file=ca_file) as updates:
+                await unreadable.wait_for(2)
+                ca.cert_pem.write_to_path(str(ca_file))
+                assert await updates.next() == Reset([(ep("10.0.0.1"), READY)])
+        assert unreadable.times == [0, 1]
+
+
+# -- 9. a missing Service ------------------------------------------------------------------
+
+
+async def test_a_missing_service_does_not_exist_until_it_is_created(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_fake_kubernetes() as api:
+        # Slices left behind, not yet collected: without the Service they mean nothing.
+        api.put_slice("users-old", service="users", endpoints=[endpoint("10.0.0.9")])
+        async with watching(api) as updates:
+            assert await updates.next() == DoesNotExist()
+            api.put_service("users")
+            api.put_slice("users-a", service="users", endpoints=[endpoint("10.0.0.1")])
+            assert await updates.next() == Reset([(ep("10.0.0.1"), READY), (ep("10.0.0.9"), READY)])
+
+
+async def test_a_service_without_slices_is_empty_and_one_created_quietly_is_seen_at_the_next_watch(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_fake_kubernetes() as api:
+        async with watching(api) as updates:
+            assert await updates.next() == DoesNotExist()
+            api.put_service("users")  # no selector, say: no slice says it exists
+            assert await updates.next() == Reset([])
+        seconds = int(api.requests_of("watch")[0].query["timeoutSeconds"])
+        assert trio.current_time() == seconds, "when the first watch ended"
+
+
+@pytest.mark.parametrize("foreground", [False, True], ids=["background", "foreground"])
+async def test_a_deleted_service_does_not_exist(
+    autojump_clock: trio.testing.MockClock, foreground: bool
+) -> None:
+    async with fake() as api:
+        api.put_slice("users-a", service="users", endpoints=[endpoint("10.0.0.1")])
+        api.put_slice("users-b", service="users", endpoints=[endpoint("10.0.0.2")])
+        async with watching(api) as updates:
+            await updates.next()
+            api.delete_service("users", foreground=foreground)
+            received = await updates.until({})
+            assert received[-1] == DoesNotExist(), "while the Service is still being deleted"
+            if foreground:
+                api.finish_deletion("users")
+            api.put_service("users")
+            api.put_slice("users-c", service="users", endpoints=[endpoint("10.0.0.3")])
+            assert await updates.next() == Reset([(ep("10.0.0.3"), READY)])
+
+
+async def test_a_404_from_something_else_than_an_api_server_is_not_a_missing_service(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    registry, metrics = new_metrics()
+    async with open_backends(Backend("not-kubernetes", status=404)) as (backend,):
+        discovery = EndpointSliceDiscovery(
+            "users", url=f"http://127.0.0.1:{backend.port}", backoff=NO_JITTER, metrics=metrics
+        )
+        with watch_log(LOGGER, "does not speak the Kubernetes API") as wrong:
+            async with collect(discovery, patience=PATIENCE) as updates:
+                await wrong.wait_for(2)
+                assert updates.drain() == [], "no DoesNotExist"
+        assert errors(registry, "kubernetes", "unavailable") == 2

@@ -401,10 +401,10 @@ class EndpointSliceDiscovery:
                     failure = (exc.kind, exc.message)
                     retry_after = exc.retry_after if isinstance(exc, _ApiError) else None
                 except httpx.TimeoutException as exc:
-                    failure = ("timeout", f"request timed out: {exc!r}")
+                    failure = ("timeout", f"request timed out: {_reasons(exc)}")
                     retry_after = None
                 except (httpx.HTTPError, OSError) as exc:
-                    failure = ("unavailable", f"request failed: {exc!r}")
+                    failure = ("unavailable", f"request failed: {_reasons(exc)}")
                     retry_after = None
                 delay = retry.failed()
                 if retry_after is not None:
@@ -942,6 +942,20 @@ def _status_message(body: bytes) -> str:
 
 def _excerpt(body: bytes) -> str:
     return body[:200].decode("utf-8", "replace").strip()
+
+
+def _reasons(exc: BaseException) -> str:
+    """``exc`` and what caused it: httpx wraps the reason a TLS handshake or a connection
+    failed (a certificate that does not verify, say) a few exceptions deep."""
+    reasons = [f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__]
+    current = exc.__cause__ or exc.__context__
+    for _ in range(8):
+        if current is None:
+            break
+        if str(current):  # wrappers without a message say nothing
+            reasons.append(f"{type(current).__name__}: {current}")
+        current = current.__cause__ or current.__context__
+    return "; from ".join(reasons)
 
 
 def _json_object(data: str | bytes, what: str) -> dict[str, Any]:
