@@ -10,6 +10,7 @@ drives random sequences of changes and faults against a model.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import random
 from collections.abc import AsyncIterator
@@ -17,12 +18,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
 import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from trio_pool import Add, Backoff, DoesNotExist, Remove, Reset
+from trio_pool import Add, Backoff, DoesNotExist, Remove, Reset, Update
 from trio_pool.discovery import EndpointSliceDiscovery, Meta
 from trio_pool.discovery._kubernetes import (
     SERVICE_ACCOUNT_CA,
@@ -34,6 +38,7 @@ from ..discovery_helpers import Updates, collect, errors, new_metrics, updates_c
 from ..http_servers import Backend, open_backends
 from ..support.fake_kubernetes import (
     FakeKubernetes,
+    Obj,
     Seen,
     endpoint,
     open_fake_kubernetes,
@@ -889,3 +894,316 @@ async def test_a_404_from_something_else_than_an_api_server_is_not_a_missing_ser
                 await wrong.wait_for(2)
                 assert updates.drain() == [], "no DoesNotExist"
         assert errors(registry, "kubernetes", "unavailable") == 2
+
+
+# -- 10. bad records ---------------------------------------------------------------------
+
+
+async def test_malformed_slices_and_endpoints_are_skipped_and_a_slice_keeps_its_last_good_version(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    registry, metrics = new_metrics()
+    labels = {"kubernetes.io/service-name": "users"}
+    async with fake() as api:
+        api.put_slice(
+            "users-a",
+            service="users",
+            endpoints=[
+                endpoint("10.0.0.1"),
+                {"addresses": []},
+                endpoint("not-an-ip"),
+                endpoint("fd00::1"),  # IPv6 in an IPv4 slice
+                {"addresses": ["10.0.0.5"], "conditions": {"ready": "yes"}},
+                {"addresses": ["10.0.0.6"], "hints": {"forZones": ["a"]}},
+                "10.0.0.7",
+            ],
+            ports=[slice_port("http", 8080), slice_port("all", None), {"name": 3}],
+        )
+        api.put_object({"metadata": {"name": "users-b", "labels": labels}, "addressType": "Bogus"})
+        with watch_log(LOGGER, "skipping the record") as skipped:
+            async with watching(api, metrics=metrics) as updates:
+                assert await updates.next() == Reset([(ep("10.0.0.1"), READY)])
+                assert skipped.seen == 9
+                api.put_object({"metadata": {"name": "users-a", "labels": labels}, "endpoints": 5})
+                await skipped.wait_for(10)
+                assert "its last good version stays" in skipped.last
+                api.expire_watches()  # a relist: still bad, still its last good version
+                await skipped.wait_for(12)
+                api.put_slice("users-c", service="users", endpoints=[endpoint("10.0.0.3")])
+                assert await updates.next() == Add([(ep("10.0.0.3"), READY)])
+                assert ep("10.0.0.1") in updates.state
+        assert errors(registry, "kubernetes", "bad_record") == 12
+
+
+async def test_a_slice_relabelled_away_from_the_service_leaves_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with fake() as api:
+        api.put_slice("users-a", service="users", endpoints=[endpoint("10.0.0.1")])
+        api.put_slice("users-b", service="users", endpoints=[endpoint("10.0.0.2")])
+        async with watching(api) as updates:
+            await updates.next()
+            moved = copy.deepcopy(api.slices()["users-b"])
+            moved["metadata"]["labels"]["kubernetes.io/service-name"] = "other"
+            api.put_object(moved)  # the watch sees it DELETED
+            assert await updates.next() == Remove([ep("10.0.0.2")])
+
+
+def test_arguments_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "http://127.0.0.1:8001"
+    with pytest.raises(ValueError, match="a DNS-1035 label"):
+        EndpointSliceDiscovery("Users", url=url)
+    with pytest.raises(ValueError, match="a DNS-1035 label"):
+        EndpointSliceDiscovery("users/../x", url=url)
+    with pytest.raises(TypeError, match="service must be a str"):
+        EndpointSliceDiscovery(b"users", url=url)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="namespace must be a namespace name"):
+        EndpointSliceDiscovery("users", namespace="Shop", url=url)
+    with pytest.raises(ValueError, match=r"port '80' is a number: pass it as an int, port=80"):
+        EndpointSliceDiscovery("users", port="80", url=url)
+    with pytest.raises(ValueError, match="port must be from 1 to 65535"):
+        EndpointSliceDiscovery("users", port=0, url=url)
+    with pytest.raises(TypeError, match="port must be a str"):
+        EndpointSliceDiscovery("users", port=True, url=url)
+    with pytest.raises(ValueError, match="url must be an http"):
+        EndpointSliceDiscovery("users", url="127.0.0.1:8001")
+    with pytest.raises(ValueError, match="zone must be a zone name"):
+        EndpointSliceDiscovery("users", zone="", url=url)
+    with pytest.raises(ValueError, match="page_size must be >= 1"):
+        EndpointSliceDiscovery("users", page_size=0, url=url)
+    with pytest.raises(ValueError, match="watch_timeout must be a finite number > 0"):
+        EndpointSliceDiscovery("users", watch_timeout=0, url=url)
+    with pytest.raises(TypeError, match="expected a path or None"):
+        EndpointSliceDiscovery("users", token_file=3, url=url)  # type: ignore[arg-type]
+    discovery = EndpointSliceDiscovery("users", url=url, token_file="/tmp/token")
+    assert discovery.token_path == Path("/tmp/token")
+    assert discovery == EndpointSliceDiscovery("users", url=url, token_file=Path("/tmp/token"))
+
+
+async def test_updates_and_endpoints_are_counted(autojump_clock: trio.testing.MockClock) -> None:
+    registry, metrics = new_metrics()
+    async with fake() as api:
+        api.put_slice("users-a", service="users", endpoints=[endpoint("10.0.0.1")])
+        async with watching(api, metrics=metrics) as updates:
+            await updates.next()
+            api.put_slice("users-b", service="users", endpoints=[endpoint("10.0.0.2")])
+            await updates.next()
+            api.delete_service("users")
+            await updates.until({})
+        assert updates_counted(registry, "kubernetes", "reset") == 1
+        assert updates_counted(registry, "kubernetes", "add") == 1
+        assert updates_counted(registry, "kubernetes", "does_not_exist") == 1
+        gauge = registry.get_sample_value("trio_pool_discovery_endpoints", {"source": "kubernetes"})
+        assert gauge == 0
+
+
+# -- 11. a property: random changes and faults, against a model ------------------------
+
+SLICE_NAMES = ("users-a", "users-b", "users-c")
+ADDRESSES = {"IPv4": ("10.0.0.1", "10.0.0.2", "10.0.0.3"), "IPv6": ("fd00::1", "fd00::2")}
+FAULTS = ("abort", "close", "expire", "compact", "bookmark", "empty", "stall", "flip")
+UNSET = object()
+View = dict[tuple[str, int], Meta] | None
+"""What the pool holds: the endpoints, or ``None`` when the Service does not exist."""
+
+
+@st.composite
+def slice_specs(draw: st.DrawFn) -> dict[str, Any]:
+    """What `FakeKubernetes.put_slice` takes: endpoints of every condition, hints, ports."""
+    address_type = draw(st.sampled_from(["IPv4", "IPv4", "IPv6"]))
+    ips = draw(st.lists(st.sampled_from(ADDRESSES[address_type]), unique=True, max_size=3))
+    maybe = st.sampled_from([True, False, None])
+    endpoints = [
+        endpoint(
+            ip,
+            ready=draw(maybe),
+            serving=draw(maybe),
+            terminating=draw(maybe),
+            zone=draw(st.sampled_from([None, "a", "b"])),
+            hints=draw(st.sampled_from([None, ["a"], ["b"], ["a", "b"]])),
+        )
+        for ip in ips
+    ]
+    ports = draw(
+        st.sampled_from(
+            [
+                [slice_port("http", 8080)],
+                [slice_port("http", 8081)],
+                [slice_port("http", 8080), slice_port("metrics", 9100)],
+                [],
+            ]
+        )
+    )
+    return {"address_type": address_type, "endpoints": endpoints, "ports": ports}
+
+
+operations = st.one_of(
+    st.tuples(st.just("put"), st.sampled_from(SLICE_NAMES), slice_specs()),
+    st.tuples(st.just("delete"), st.sampled_from(SLICE_NAMES)),
+    st.tuples(st.sampled_from(FAULTS)),
+    st.tuples(st.sampled_from(["delete_service", "create_service"])),
+    st.tuples(
+        st.just("fail"),
+        st.sampled_from(["get", "list", "continue", "watch"]),
+        st.sampled_from([410, 429, 500, 503]),
+    ),
+)
+
+
+def model(service: bool, slices: dict[str, dict[str, Any]], zone: str | None) -> View:
+    """What the Service's slices mean, restated from the API reference and kube-proxy."""
+    if not service:
+        return None
+    best: dict[tuple[str, int], tuple[tuple[bool, bool], Obj]] = {}
+    for name in sorted(slices):
+        spec = slices[name]
+        number = next((p["port"] for p in spec["ports"] if p["name"] == "http"), None)
+        if number is None:
+            continue
+        for raw in spec["endpoints"]:
+            conditions = raw["conditions"]
+            ready = conditions.get("ready", True)
+            serving = conditions.get("serving", ready)
+            terminating = conditions.get("terminating", False)
+            info = {"ready": ready, "serving": serving, "terminating": terminating}
+            if "zone" in raw:
+                info["zone"] = raw["zone"]
+            info["hints"] = {z["name"] for z in raw.get("hints", {}).get("forZones", [])}
+            address = (raw["addresses"][0], number)
+            rank = (ready, not terminating)
+            if address not in best or rank > best[address][0]:
+                best[address] = (rank, info)
+    infos = {address: info for address, (_, info) in best.items()}
+    ready_ones = {a: i for a, i in infos.items() if i["ready"]}
+    if not ready_ones:
+        chosen = {a: i for a, i in infos.items() if i["serving"] and i["terminating"]}
+    elif all(i["hints"] for i in ready_ones.values()) and any(
+        zone in i["hints"] for i in ready_ones.values()
+    ):
+        chosen = {a: i for a, i in ready_ones.items() if zone in i["hints"]}
+    else:
+        chosen = ready_ones
+    return {
+        address: Meta({k: v for k, v in info.items() if k != "hints"})
+        for address, info in chosen.items()
+    }
+
+
+@attrs.define
+class Membership:
+    """What the source reported, with `DoesNotExist` told apart from an empty set."""
+
+    view: View | object = UNSET
+
+    def apply(self, update: Update) -> None:
+        """Apply ``update``, which must change something."""
+        if isinstance(update, DoesNotExist):
+            assert self.view is not None, "DoesNotExist twice"
+            self.view = None
+            return
+        if isinstance(update, Reset):
+            new = dict(update.endpoints)
+            assert self.view != new, f"a Reset that changes nothing: {update!r}"
+            self.view = new
+            return
+        assert isinstance(self.view, dict), f"{update!r} before any Reset"
+        if isinstance(update, Add):
+            for address, target in update.endpoints:
+                assert self.view.get(address) != target, f"{update!r} re-adds {address}"
+                self.view[address] = target
+        else:
+            assert isinstance(update, Remove)
+            for address in update.addresses:
+                assert self.view.pop(address, None) is not None, f"{update!r}: {address}?"
+
+
+async def settle(updates: Updates, seen: Membership, allowed: list[View], final: View) -> None:
+    """Receive updates until the pool holds ``final``; whenever the source is idle, what
+    it reported must be one of the ``allowed`` states."""
+    with trio.fail_after(PATIENCE):
+        while True:
+            await trio.testing.wait_all_tasks_blocked()
+            for update in updates.drain():
+                seen.apply(update)
+            assert seen.view in allowed, f"{seen.view} is not one of {allowed}"
+            if seen.view == final:
+                return
+            seen.apply(await updates.next())
+
+
+@settings(max_examples=max(10, settings().max_examples // 10))
+@given(
+    st.lists(operations, max_size=12),
+    st.integers(1, 3),
+    st.sampled_from([None, "a"]),
+    st.integers(0, 2**32),
+)
+def test_random_changes_and_faults_keep_the_pool_equal_to_the_model(
+    steps: list[tuple[Any, ...]], page_size: int, zone: str | None, seed: int
+) -> None:
+    # A seeded Random: the source draws from it for as long as it runs, which would
+    # overrun a Hypothesis-drawn one.
+    rng = random.Random(seed)
+
+    async def main() -> None:
+        service = True
+        slices: dict[str, dict[str, Any]] = {}
+        # The states since the source was last seen caught up. The Service and its
+        # slices are read apart (as kube-proxy reads them), so the source may combine
+        # the Service of one moment with the slices of another, for a while.
+        services: list[bool] = [service]
+        slice_states: list[dict[str, dict[str, Any]]] = [{}]
+        async with fake() as api:
+            discovery = source(api, page_size=page_size, zone=zone, rng=rng)
+            async with collect(discovery, patience=PATIENCE) as updates:
+                seen = Membership()
+                await settle(
+                    updates, seen, [model(service, slices, zone)], model(service, slices, zone)
+                )
+                for step in steps:
+                    kind = step[0]
+                    if kind == "put":
+                        _, name, spec = step
+                        api.put_slice(name, service="users", **spec)
+                        slices[name] = spec
+                    elif kind == "delete" and step[1] in slices:
+                        api.delete_slice(step[1])
+                        del slices[step[1]]
+                    elif kind == "delete_service" and service:
+                        api.delete_service("users")
+                        # The slices go one by one after it.
+                        for name in sorted(slices):
+                            del slices[name]
+                            slice_states.append(dict(slices))
+                        service = False
+                    elif kind == "create_service" and not service:
+                        api.put_service("users")
+                        service = True
+                    elif kind == "fail":
+                        api.fail_next(step[1], step[2])
+                    elif kind == "abort":
+                        api.abort_watches()
+                    elif kind == "close":
+                        api.close_watches()
+                    elif kind == "expire":
+                        api.expire_watches()
+                    elif kind == "compact":
+                        api.compact()
+                        api.abort_watches()
+                    elif kind == "bookmark":
+                        api.bookmark()
+                    elif kind == "empty":
+                        api.empty_watches += 1
+                    elif kind == "stall":
+                        api.stall_watches()
+                    elif kind == "flip":
+                        api.expired_as_status = not api.expired_as_status
+                    services.append(service)
+                    slice_states.append(dict(slices))
+                    allowed = [model(a, b, zone) for a in set(services) for b in slice_states]
+                    await settle(updates, seen, allowed, model(service, slices, zone))
+                    await trio.testing.wait_all_tasks_blocked()
+                    if api.delivered:
+                        services, slice_states = [service], [dict(slices)]
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))

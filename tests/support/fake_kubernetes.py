@@ -244,6 +244,7 @@ class _Watcher:
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     aborted: bool = False
     gone: bool = False
+    stalled: bool = False
 
 
 class _Abort(Exception):
@@ -300,6 +301,20 @@ class FakeKubernetes:
     @property
     def active_watches(self) -> int:
         return len(self._watchers)
+
+    @property
+    def delivered(self) -> bool:
+        """Whether a watch is live and has sent everything, and no fault is pending: a
+        client idle now knows the current state of the slices."""
+        return (
+            bool(self._watchers)
+            and all(
+                not w.stalled and w.receive.statistics().current_buffer_used == 0
+                for w in self._watchers
+            )
+            and not any(self._faults.values())
+            and self.empty_watches == 0
+        )
 
     def requests_of(self, kind: FaultKind) -> list[Seen]:
         return [seen for seen in self.requests if seen.kind == kind]
@@ -362,8 +377,8 @@ class FakeKubernetes:
         name: str,
         *,
         service: str,
-        endpoints: list[Obj],
-        ports: list[Obj] | None = None,
+        endpoints: list[Any],
+        ports: list[Any] | None = None,
         address_type: str = "IPv4",
         namespace: str = "default",
     ) -> None:
@@ -735,6 +750,7 @@ class FakeKubernetes:
                     if item == _CLOSE:
                         break
                     if item == _STALL:
+                        watcher.stalled = True
                         await trio.sleep_forever()
                     assert isinstance(item, dict)
                     if not await _send_line(connection, stream, watcher, item):

@@ -952,8 +952,9 @@ def _reasons(exc: BaseException) -> str:
     for _ in range(8):
         if current is None:
             break
-        if str(current):  # wrappers without a message say nothing
-            reasons.append(f"{type(current).__name__}: {current}")
+        reason = f"{type(current).__name__}: {current}"
+        if str(current) and reason not in reasons:  # wrappers often repeat, or say nothing
+            reasons.append(reason)
         current = current.__cause__ or current.__context__
     return "; from ".join(reasons)
 
