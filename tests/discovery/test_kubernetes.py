@@ -14,11 +14,12 @@ import copy
 import itertools
 import random
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 import trio
 import trio.testing
@@ -33,6 +34,7 @@ from trio_pool.discovery._kubernetes import (
     SERVICE_ACCOUNT_TOKEN,
     in_cluster_url,
 )
+from trio_pool.httpx import open_balanced_transport
 
 from ..discovery_helpers import Updates, collect, errors, new_metrics, updates_counted, watch_log
 from ..http_servers import Backend, open_backends
@@ -1207,3 +1209,48 @@ def test_random_changes_and_faults_keep_the_pool_equal_to_the_model(
                         services, slice_states = [service], [dict(slices)]
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+# -- the user's path: the balanced httpx transport over a Service ----------------------
+
+
+async def test_the_balanced_transport_follows_the_service() -> None:
+    # Two backends on one host, at two target ports: one slice each, as the
+    # controller writes them when pods resolve a named port to different numbers.
+    async with (
+        open_backends(Backend("a"), Backend("b")) as (a, b),
+        fake() as api,
+    ):
+        api.put_service("users", [service_port("http", 80, "web")])
+        for backend in (a, b):
+            api.put_slice(
+                f"users-{backend.name}",
+                service="users",
+                endpoints=[endpoint("127.0.0.1")],
+                ports=[slice_port("http", backend.port)],
+            )
+        discovery = source(api, port="http", backoff=Backoff(initial=0.01, maximum=0.1))
+        removed = trio.Event()
+
+        async def applied() -> AsyncIterator[Update]:
+            # The queue asks for the next update once it applied this one.
+            async with aclosing(aiter(discovery)) as updates:
+                async for update in updates:
+                    yield update
+                    if isinstance(update, Remove):
+                        removed.set()
+
+        async with (
+            open_balanced_transport({"users.test": applied()}) as transport,
+            httpx.AsyncClient(transport=transport) as client,
+        ):
+            with trio.fail_after(10):
+                names = {(await client.get("http://users.test/")).text for _ in range(20)}
+                assert names == {"a", "b"}
+                api.delete_slice("users-b")
+                await removed.wait()
+                before = b.requests
+                for _ in range(10):
+                    assert (await client.get("http://users.test/")).text == "a"
+                assert b.requests == before, "b left the pool with its slice"
+                assert {seen.host for seen in a.seen} == {"users.test"}

@@ -639,6 +639,8 @@ class _State:
         self._ports = tuple(ports)
         name, problem = self._choose_port()
         if problem is None:
+            if name != self.port_name:
+                self.tracker.logger.info("%s: using the Service port %r", self.tracker.name, name)
             self._port_problem = None
             self.port_name = name
             return
