@@ -239,8 +239,8 @@ class _Watcher:
     namespace: str
     selector: Callable[[Mapping[str, str]], bool]
     bookmarks: bool
-    send: trio.MemorySendChannel[Obj | str]
-    receive: trio.MemoryReceiveChannel[Obj | str]
+    send: trio.MemorySendChannel[Obj | str | bytes]
+    receive: trio.MemoryReceiveChannel[Obj | str | bytes]
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     aborted: bool = False
     gone: bool = False
@@ -490,6 +490,12 @@ class FakeKubernetes:
         for watcher in self._watchers:
             watcher.send.send_nowait({"type": "ERROR", "object": error})
 
+    def send_raw(self, line: bytes) -> None:
+        """Send every watch ``line`` as it is, a line of its stream: what no real server
+        sends, to see that a client survives it."""
+        for watcher in self._watchers:
+            watcher.send.send_nowait(line)
+
     def stall_watches(self) -> None:
         """Make every watch silent, its connection open and its timeout ignored."""
         for watcher in self._watchers:
@@ -691,7 +697,7 @@ class FakeKubernetes:
             namespace,
             selector,
             query.get("allowWatchBookmarks") == "true",
-            *trio.open_memory_channel[Obj | str](math.inf),
+            *trio.open_memory_channel[Obj | str | bytes](math.inf),
         )
         if version is None or version == "0":
             # "Get state and start at most recent": the objects as ADDED, then changes.
@@ -752,10 +758,10 @@ class FakeKubernetes:
                     if item == _STALL:
                         watcher.stalled = True
                         await trio.sleep_forever()
-                    assert isinstance(item, dict)
+                    assert not isinstance(item, str), f"unknown command {item!r}"
                     if not await _send_line(connection, stream, watcher, item):
                         break
-                    if item["type"] == "ERROR":
+                    if isinstance(item, dict) and item["type"] == "ERROR":
                         break  # an error ends the watch
             nursery.cancel_scope.cancel()
 
@@ -804,10 +810,11 @@ async def _send(connection: h11.Connection, stream: trio.abc.Stream, event: Any)
 
 
 async def _send_line(
-    connection: h11.Connection, stream: trio.abc.Stream, watcher: _Watcher, event: Obj
+    connection: h11.Connection, stream: trio.abc.Stream, watcher: _Watcher, event: Obj | bytes
 ) -> bool:
+    line = event if isinstance(event, bytes) else json.dumps(event).encode()
     try:
-        await _send(connection, stream, h11.Data(data=json.dumps(event).encode() + b"\n"))
+        await _send(connection, stream, h11.Data(data=line + b"\n"))
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         watcher.gone = True
         return False
