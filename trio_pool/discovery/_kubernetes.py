@@ -199,7 +199,7 @@ class EndpointSliceDiscovery:
       then a `Remove` of those gone; `DoesNotExist` when the Service is deleted, a `Reset`
       when it comes back. After a relist (410 Gone), only what changed meanwhile.
 
-    Which endpoints (see the module notes for the sources of these rules):
+    Which endpoints (kube-proxy's rules; the discovery guide has the details):
 
     - ``port``: a name picks the Service port of that name; a number, the Service port
       of that number; ``None``, the Service's only port. The endpoint's address takes
