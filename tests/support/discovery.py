@@ -174,10 +174,12 @@ class LogEvents(logging.Handler):
         self.text = text
         self.seen = 0
         self.times: list[float] = []
+        self.last = ""
         self._changed = trio.Event()
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.text in record.getMessage():
+            self.last = record.getMessage()
             self.seen += 1
             self.times.append(trio.current_time())
             self._changed.set()

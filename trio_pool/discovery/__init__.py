@@ -12,6 +12,9 @@ and is retried with a capped backoff. Neither ends the stream.
 - `DnsDiscovery`: A, AAAA or SRV records (needs ``trio-pool[dns]``).
 - `EtcdDiscovery`: keys under an etcd prefix, listed then watched (needs
   ``trio-pool[httpx]``).
+- `EndpointSliceDiscovery`: the ready endpoints of a Kubernetes Service, from its
+  EndpointSlices, listed then watched, in a pod or through ``kubectl proxy`` (needs
+  ``trio-pool[httpx]``).
 
 Built-in sources give each endpoint a `Meta` as its target: the entry's ``"meta"``
 object, frozen so that it is hashable and compares by value.
@@ -21,6 +24,7 @@ from ._dns import DnsDiscovery as DnsDiscovery
 from ._dns import RecordType as RecordType
 from ._etcd import EtcdDiscovery as EtcdDiscovery
 from ._file import FileDiscovery as FileDiscovery
+from ._kubernetes import EndpointSliceDiscovery as EndpointSliceDiscovery
 from ._meta import MAX_META_DEPTH as MAX_META_DEPTH
 from ._meta import Meta as Meta
 from ._metrics import ERROR_KINDS as ERROR_KINDS
@@ -39,6 +43,7 @@ __all__ = [
     "DiscoveryMetricFamilies",
     "DiscoveryMetrics",
     "DnsDiscovery",
+    "EndpointSliceDiscovery",
     "ErrorKind",
     "EtcdDiscovery",
     "FileDiscovery",

@@ -35,6 +35,7 @@ import trio
 from .._backoff import Backoff
 from .._update import Update
 from . import _validate
+from ._http import abandon
 from ._meta import Meta
 from ._metrics import DiscoveryMetrics, ErrorKind
 from ._record import Address, BadRecord, parse_endpoint_json
@@ -197,7 +198,7 @@ class EtcdDiscovery:
                         else:
                             raise TransientError("unavailable", "the watch ended")
                     finally:
-                        await _abandon(lines)
+                        await abandon(lines)
                         await response.aclose()
                 except TransientError as exc:
                     failure: tuple[ErrorKind, str] = (exc.kind, exc.message)
@@ -400,26 +401,6 @@ class _OneChunk(AsyncIterator[bytes]):
         if data is None:
             raise StopAsyncIteration
         return data
-
-
-async def _abandon(lines: AsyncIterator[str]) -> None:
-    """Stop reading a response early, without leaving async generators to the GC.
-
-    httpx reads a body through a chain of async generators (lines, text, bytes, the
-    transport's stream...). Closing the outermost one leaves the inner ones suspended,
-    for the garbage collector, which Trio reports with a ``ResourceWarning``. A read
-    that is cancelled instead makes the innermost generator raise, and every generator
-    of the chain finishes with that exception; the connection is closed on the way.
-    """
-    with trio.CancelScope() as scope:
-        scope.cancel()
-        try:
-            while True:
-                await anext(lines)
-        except StopAsyncIteration:
-            pass
-        except Exception as exc:
-            logger.debug("the abandoned watch stream ended with %r", exc)
 
 
 async def _check_status(response: httpx.Response) -> None:

@@ -25,7 +25,9 @@ from .._update import Add, DoesNotExist, Remove, Reset, Update
 
 __all__ = ["ERROR_KINDS", "DiscoveryMetricFamilies", "DiscoveryMetrics", "ErrorKind"]
 
-ErrorKind = Literal["bad_record", "invalid", "timeout", "servfail", "unavailable", "compacted"]
+ErrorKind = Literal[
+    "bad_record", "invalid", "timeout", "servfail", "unavailable", "compacted", "unauthorized"
+]
 """The ``kind`` label of the errors counter."""
 
 ERROR_KINDS: Final[tuple[ErrorKind, ...]] = (
@@ -35,6 +37,7 @@ ERROR_KINDS: Final[tuple[ErrorKind, ...]] = (
     "servfail",
     "unavailable",
     "compacted",
+    "unauthorized",
 )
 """Every error kind, in the order of `DiscoveryMetrics.record_error`'s documentation."""
 
@@ -58,9 +61,9 @@ class DiscoveryMetrics:
     """The families of `DiscoveryMetricFamilies`, bound to the caller's label values.
 
     Pass it as ``metrics=`` to any number of sources: each counts under its own
-    ``source`` label (``static``, ``file``, ``dns``, ``etcd``). Sources of one kind that
-    share it also share their series; give them different label values to tell them
-    apart. A discovery source of one's own can count with the same methods.
+    ``source`` label (``static``, ``file``, ``dns``, ``etcd``, ``kubernetes``). Sources of
+    one kind that share it also share their series; give them different label values to
+    tell them apart. A discovery source of one's own can count with the same methods.
     """
 
     updates: Counter
@@ -84,7 +87,10 @@ class DiscoveryMetrics:
         - ``timeout``: a lookup or request took too long;
         - ``servfail``: no DNS server could answer (SERVFAIL, REFUSED);
         - ``unavailable``: the server could not be reached or read, or the watch broke;
-        - ``compacted``: etcd compacted the revision a watch resumed from (a re-list follows).
+        - ``compacted``: the history a watch or a paginated list resumed from is gone: etcd
+          compacted the revision, or Kubernetes answered 410 Gone (a re-list follows);
+        - ``unauthorized``: the server refused the credentials (HTTP 401) or the permission
+          (HTTP 403), or the token file could not be read.
         """
         self.errors.labels(*self.labelvalues, source, kind).inc()
 
