@@ -10,6 +10,7 @@ recovers::
 """
 
 from ._backoff import Backoff as Backoff
+from ._errors import DispatchTimeoutError as DispatchTimeoutError
 from ._errors import FailFastError as FailFastError
 from ._errors import PoolClosedError as PoolClosedError
 from ._errors import PoolError as PoolError
@@ -53,6 +54,7 @@ __all__ = [
     "BalancedPool",
     "BoundCall",
     "CallOutcome",
+    "DispatchTimeoutError",
     "DoesNotExist",
     "Endpoint",
     "EndpointState",

@@ -5,9 +5,15 @@ The tree::
     Exception
      └── PoolError                  base of everything trio-pool raises by itself
           ├── FailFastError         the pool had no ready endpoint for ``failfast_timeout``
+          ├── DispatchTimeoutError  a request waited its own ``dispatch_timeout`` for an
+          │                         endpoint (also a ``TimeoutError``)
           └── PoolClosedError       the queue is closed: discovery or the pool failed, or the
                                     ``open_pool_queue`` block was left; the original failure,
                                     if any, is the ``__cause__``
+
+Errors the queue raises name the pool's state where the pool tells it (the shipped
+pools do: how many endpoints, in which state) and carry its last endpoint error as the
+``__cause__``. Each can also be built from a plain message, like any exception.
 
 An endpoint's own errors are not wrapped: a request that reached an endpoint fails with
 whatever that endpoint raised.
@@ -15,7 +21,7 @@ whatever that endpoint raised.
 
 from __future__ import annotations
 
-__all__ = ["FailFastError", "PoolClosedError", "PoolError"]
+__all__ = ["DispatchTimeoutError", "FailFastError", "PoolClosedError", "PoolError"]
 
 
 class PoolError(Exception):
@@ -43,6 +49,27 @@ class FailFastError(PoolError):
         message = f"no endpoint became ready within the failfast timeout of {failfast_timeout:g} s"
         error = cls(f"{message}: {detail}" if detail else message)
         error.failfast_timeout = failfast_timeout
+        return error
+
+
+class DispatchTimeoutError(PoolError, TimeoutError):
+    """A request waited longer than the ``dispatch_timeout`` it was sent with for an
+    endpoint (``queue.call(request, dispatch_timeout=...)``).
+
+    Only that request gives up; the queue and its failfast gate are unaffected. Built
+    from a message like any exception; the queue builds it with `timed_out`.
+    """
+
+    dispatch_timeout: float | None = None
+    """The request's dispatch timeout (``None`` if built otherwise)."""
+
+    @classmethod
+    def timed_out(cls, dispatch_timeout: float, detail: str = "") -> DispatchTimeoutError:
+        """The error of a request that waited ``dispatch_timeout`` seconds in vain;
+        ``detail`` (the pool's state, say) ends the message."""
+        message = f"no endpoint was ready within the dispatch timeout of {dispatch_timeout:g} s"
+        error = cls(f"{message}: {detail}" if detail else message)
+        error.dispatch_timeout = dispatch_timeout
         return error
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
 
 import attrs
 from trio_util import AsyncValue
@@ -32,6 +33,8 @@ class GateState(enum.Enum):
 class Gate:
     failfast_timeout: float
     _metrics: QueueMetrics
+    _describe_pool: Callable[[], tuple[str, BaseException | None]] = lambda: ("", None)
+    """The pool's state and its last endpoint error, for the errors the gate builds."""
     _state: AsyncValue[GateState] = attrs.field(init=False)
     _closed_reason: str = attrs.field(default="", init=False)
     _closed_cause: BaseException | None = attrs.field(default=None, init=False)
@@ -52,7 +55,10 @@ class Gate:
         return self.failfast_failure()
 
     def failfast_failure(self) -> FailFastError:
-        return FailFastError.timed_out(self.failfast_timeout)
+        detail, cause = self._describe_pool()
+        error = FailFastError.timed_out(self.failfast_timeout, detail)
+        error.__cause__ = cause
+        return error
 
     def closed_failure(self) -> PoolClosedError:
         # A fresh error per caller: one instance raised in many tasks would collect all

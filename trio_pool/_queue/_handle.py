@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable
+from typing import Generic, TypeVar
 
 import attrs
 import trio
 
-from .._errors import PoolClosedError
-from .._pool import Pool
+from .._errors import DispatchTimeoutError, PoolClosedError
+from .._validate import check_seconds
 from ._backlog import Backlog
+from ._dispatch import Dispatch, describe_pool
 from ._gate import Gate, GateState
 from ._message import Message, Reply
 from ._metrics import QueueMetrics
@@ -44,59 +45,64 @@ class PoolQueue(Generic[Req, Rsp]):
     """A bounded queue of requests in front of a pool; made by `open_pool_queue`.
 
     Share it freely between tasks: every call is answered in FIFO order with exactly one
-    outcome: the endpoint's response or error, `FailFastError`, `PoolClosedError`, or the
-    caller's own cancellation.
+    outcome: the endpoint's response or error, `FailFastError`, `DispatchTimeoutError`,
+    `PoolClosedError`, or the caller's own cancellation.
     """
 
-    _pool: Pool[Any, Any, Req, Rsp]
     _send: trio.MemorySendChannel[Message[Req, Rsp]]
     _gate: Gate
     _backlog: Backlog
+    _dispatch: Dispatch[Req, Rsp]
     _metrics: QueueMetrics
     _capacity: int
-    _on_pool_failure: Callable[[str, BaseException], None]
-    _ready_nowait: Callable[[], None] | None = attrs.field(init=False)
+    _fast_path: bool = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._ready_nowait = getattr(self._pool, "ready_nowait", None)
+        self._fast_path = self._dispatch.can_select_nowait
 
-    async def call(self, request: Req) -> Rsp:
+    async def call(self, request: Req, *, dispatch_timeout: float | None = None) -> Rsp:
         """Send ``request`` to an endpoint the pool picks and return its response.
 
         Waits while the queue is full (backpressure). The endpoint's call runs in this
         task, so cancelling the caller cancels the request, and the endpoint's own errors
-        are raised here unwrapped.
+        are raised here unwrapped. ``dispatch_timeout`` bounds this request's wait for
+        an endpoint (room in the queue included), not the call itself.
 
         Raises:
             FailFastError: the pool had no ready endpoint for ``failfast_timeout`` while this
                 request waited, or the gate was already shut.
+            DispatchTimeoutError: no endpoint took the request within ``dispatch_timeout``.
             PoolClosedError: the queue is closed; ``__cause__`` says why.
         """
         gate = self._gate
         if gate.state is not GateState.OPEN:
             await trio.lowlevel.checkpoint()
             raise gate.refusal()
-        if self._backlog.pending == 0 and self._ready_nowait is not None:
+        if self._fast_path and self._backlog.pending == 0:
             # Fast path: nobody is ahead of us and the pool has an endpoint ready now, so
             # going through the channel and the worker would only add two task switches.
             # FIFO order holds because nothing is pending; the gate is open, so failfast
             # has nothing to say.
             await trio.lowlevel.checkpoint_if_cancelled()
-            try:
-                self._ready_nowait()
-            except trio.WouldBlock:
-                pass
-            except Exception as exc:
-                self._on_pool_failure(f"pool.ready_nowait() failed: {exc!r}", exc)
-                raise gate.closed_failure() from exc
-            else:
+            if self._dispatch.select_nowait():
                 self._metrics.requests.inc()
-                self._metrics.latency.observe(0.0)
-                # An error raised here is the request's own (see the worker's dispatch).
-                bound = self._pool.call(request)
-                response = await bound
+                response = await self._dispatch.bind(request, 0.0)
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return response
+        if dispatch_timeout is None:
+            bound = await self._enqueue(request)
+        else:
+            timeout = check_seconds("dispatch_timeout", dispatch_timeout, infinite=True)
+            with trio.move_on_after(timeout) as waited:
+                bound = await self._enqueue(request)
+            if waited.cancelled_caught:
+                detail, cause = describe_pool(self._dispatch.pool)
+                raise DispatchTimeoutError.timed_out(timeout, detail) from cause
+        return await bound
+
+    async def _enqueue(self, request: Req) -> Awaitable[Rsp]:
+        """Queue ``request`` for the worker and wait for its bound call."""
+        gate = self._gate
         reply: Reply[Rsp] = Reply()
         self._backlog.enqueue()
         self._metrics.requests.inc()
@@ -110,11 +116,10 @@ class PoolQueue(Generic[Req, Rsp]):
                 raise gate.closed_failure()  # noqa: B904
             raise
         try:
-            bound = await reply.receive()
+            return await reply.receive()
         except BaseException:
             reply.abandon()
             raise
-        return await bound
 
     @property
     def is_failfast(self) -> bool:

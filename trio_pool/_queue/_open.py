@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 import trio
@@ -13,6 +14,7 @@ from .._pool import Pool
 from .._update import Update
 from .._validate import check_seconds
 from ._backlog import Backlog
+from ._dispatch import describe_pool
 from ._gate import Gate
 from ._handle import PoolQueue
 from ._message import Message
@@ -95,10 +97,10 @@ async def open_pool_queue(
         )
 
     send, receive = trio.open_memory_channel[Message[Req, Rsp]](capacity)
-    gate = Gate(failfast_timeout, metrics)
+    gate = Gate(failfast_timeout, metrics, partial(describe_pool, pool))
     backlog = Backlog(metrics.length)
     worker = Worker(pool, discovery, receive, gate, backlog, metrics)
-    queue = PoolQueue(pool, send, gate, backlog, metrics, capacity, worker.terminate)
+    queue = PoolQueue(send, gate, backlog, worker.dispatch, metrics, capacity)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(worker.run)

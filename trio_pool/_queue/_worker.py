@@ -24,10 +24,11 @@ from typing import Any, Generic, NoReturn, TypeVar
 import attrs
 import trio
 
-from .._errors import PoolError
+from .._errors import PoolClosedError, PoolError
 from .._pool import Pool, apply_update
 from .._update import Update
 from ._backlog import Backlog
+from ._dispatch import Dispatch
 from ._gate import Gate
 from ._message import Message
 from ._metrics import QueueMetrics
@@ -51,12 +52,13 @@ class Worker(Generic[Req, Rsp]):
     _gate: Gate
     _backlog: Backlog
     _metrics: QueueMetrics
+    dispatch: Dispatch[Req, Rsp] = attrs.field(init=False)
+    """The select-and-bind step, shared with the callers' fast path."""
     _held: Message[Req, Rsp] | None = attrs.field(default=None, init=False)
     _tasks: trio.Nursery | None = attrs.field(default=None, init=False)
-    _ready_nowait: Callable[[], None] | None = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._ready_nowait = getattr(self._pool, "ready_nowait", None)
+        self.dispatch = Dispatch(self._pool, self._gate, self._metrics, self.terminate)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run discovery, the pool's drive loop and dispatch until cancelled or terminated."""
@@ -146,29 +148,24 @@ class Worker(Generic[Req, Rsp]):
             await self._dispatch(message)
 
     async def _dispatch(self, message: Message[Req, Rsp]) -> None:
-        pool = self._pool
+        dispatch = self.dispatch
         try:
-            selected = self._selected_nowait()
-        except Exception as exc:
-            self.terminate(f"pool.ready_nowait() failed: {exc!r}", exc)
-            await self._until_terminated()
-        if not selected:
-            try:
+            # An endpoint that is ready now needs neither a deadline nor a trip through
+            # the scheduler; under load this is the common case.
+            if not dispatch.select_nowait():
                 with trio.move_on_after(self._gate.failfast_timeout) as deadline:
-                    await pool.ready()
-            except Exception as exc:
-                self.terminate(f"pool.ready() failed: {exc!r}", exc)
-                await self._until_terminated()
-            if deadline.cancelled_caught:
-                await self._failfast()
-                return
+                    await dispatch.select()
+                if deadline.cancelled_caught:
+                    await self._failfast()
+                    return
+        except PoolClosedError:
+            await self._until_terminated()  # the pool failed: the queue is closed
         if message.reply.abandoned:
             # The caller left while the pool got ready; the selection is simply unused.
             self._finish_held()
             return
-        self._metrics.latency.observe(trio.current_time() - message.enqueued_at)
         try:
-            bound = pool.call(message.request)
+            bound = dispatch.bind(message.request, trio.current_time() - message.enqueued_at)
         except Exception as exc:
             # The request's own failure (an endpoint whose call() raised at once), not
             # the pool's: it fails that request, as the same error raised later would.
@@ -177,17 +174,6 @@ class Worker(Generic[Req, Rsp]):
             return
         self._finish_held()
         message.reply.send_call(bound)
-
-    def _selected_nowait(self) -> bool:
-        # An endpoint that is ready now needs neither a deadline nor a trip through the
-        # scheduler; under load this is the common case.
-        if self._ready_nowait is None:
-            return False
-        try:
-            self._ready_nowait()
-        except trio.WouldBlock:
-            return False
-        return True
 
     def _finish_held(self, error: PoolError | None = None) -> None:
         held, self._held = self._held, None
@@ -201,11 +187,7 @@ class Worker(Generic[Req, Rsp]):
         gate.shut()
         self._finish_held(gate.failfast_failure())
         self._drain(gate.failfast_failure)
-        try:
-            await self._pool.ready()
-        except Exception as exc:
-            self.terminate(f"pool.ready() failed: {exc!r}", exc)
-            await self._until_terminated()
+        await self.dispatch.select()  # raises PoolClosedError if the pool fails
         gate.open()
 
     def _drain(self, failure: Callable[[], PoolError]) -> None:

@@ -1,0 +1,110 @@
+"""`Dispatch`: the one step that selects an endpoint and binds a request to it.
+
+Both ways into the pool take it: the worker, for requests that waited in the queue, and
+a caller's fast path, for a request that finds the queue empty and the pool ready at
+once. What it asks of the pool decides what is whose failure:
+
+- ``ready_nowait()`` or ``ready()`` raising means the pool is broken: the queue closes;
+- ``call()`` raising is the request's own failure (an endpoint that refused it at once):
+  that request fails, as it would if the awaitable raised.
+
+`describe_pool` puts the pool's state in words for the errors the queue raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, NoReturn, TypeVar
+
+import attrs
+import trio
+
+from .._pool import Pool
+from ._gate import Gate
+from ._metrics import QueueMetrics
+
+__all__ = ["Dispatch", "describe_pool"]
+
+Req = TypeVar("Req")
+Rsp = TypeVar("Rsp")
+
+
+def describe_pool(pool: object) -> tuple[str, BaseException | None]:
+    """The pool's state in words and its last endpoint error, for a pool that offers the
+    shipped pools' ``statistics()``; nothing for one that does not."""
+    statistics = getattr(pool, "statistics", None)
+    if not callable(statistics):
+        return "", None
+    try:
+        snapshot = statistics()
+        describe = getattr(snapshot, "describe", None)
+        detail = describe() if callable(describe) else ""
+    except Exception:  # a user's pool: its statistics are a courtesy, not a contract
+        return "", None
+    cause = getattr(snapshot, "last_error", None)
+    return (detail if isinstance(detail, str) else ""), (
+        cause if isinstance(cause, BaseException) else None
+    )
+
+
+@attrs.define(eq=False)
+class Dispatch(Generic[Req, Rsp]):
+    """Select, then bind: shared by the worker and the callers' fast path."""
+
+    _pool: Pool[Any, Any, Req, Rsp]
+    _gate: Gate
+    _metrics: QueueMetrics
+    _terminate: Callable[[str, BaseException], None]
+    _ready_nowait: Callable[[], None] | None = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._ready_nowait = getattr(self._pool, "ready_nowait", None)
+
+    @property
+    def pool(self) -> Pool[Any, Any, Req, Rsp]:
+        return self._pool
+
+    @property
+    def can_select_nowait(self) -> bool:
+        """Whether the pool offers ``ready_nowait()``."""
+        return self._ready_nowait is not None
+
+    def select_nowait(self) -> bool:
+        """Select an endpoint if the pool has one ready now.
+
+        Raises:
+            PoolClosedError: the pool failed; the queue is closed now.
+        """
+        ready_nowait = self._ready_nowait
+        if ready_nowait is None:
+            return False
+        try:
+            ready_nowait()
+        except trio.WouldBlock:
+            return False
+        except Exception as exc:
+            self._broken("pool.ready_nowait()", exc)
+        return True
+
+    async def select(self) -> None:
+        """Wait until the pool selects an endpoint.
+
+        Raises:
+            PoolClosedError: the pool failed; the queue is closed now.
+        """
+        try:
+            await self._pool.ready()
+        except Exception as exc:
+            self._broken("pool.ready()", exc)
+
+    def bind(self, request: Req, waited: float) -> Awaitable[Rsp]:
+        """Bind ``request``, which waited ``waited`` seconds, to the selected endpoint.
+
+        Raises whatever ``pool.call`` raises: the request's own error.
+        """
+        self._metrics.latency.observe(waited)
+        return self._pool.call(request)
+
+    def _broken(self, what: str, exc: Exception) -> NoReturn:
+        self._terminate(f"{what} failed: {exc!r}", exc)
+        raise self._gate.closed_failure() from exc
