@@ -28,10 +28,10 @@ async def test_a_dispatch_timeout_bounds_the_wait_of_that_request_only(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     pool = MockPool()
-    updates, discovery = trio.open_memory_channel[Update](math.inf)
+    _updates, discovery = trio.open_memory_channel[Update](math.inf)
     async with open_pool_queue(pool, discovery, failfast_timeout=10) as queue:
         start = trio.current_time()
-        with pytest.raises(DispatchTimeoutError, match="within the dispatch timeout of 0.5 s"):
+        with pytest.raises(DispatchTimeoutError, match=r"within the dispatch timeout of 0\.5 s"):
             await queue.call("impatient", dispatch_timeout=0.5)
         assert trio.current_time() - start == 0.5
         assert not queue.is_failfast, "one request giving up does not shut the gate"
@@ -50,13 +50,13 @@ async def test_a_dispatch_timeout_bounds_the_wait_of_that_request_only(
 async def test_a_ready_pool_answers_within_any_dispatch_timeout() -> None:
     pool = MockPool()
     pool.handle.set_ready(True)
-    updates, discovery = trio.open_memory_channel[Update](math.inf)
+    _updates, discovery = trio.open_memory_channel[Update](math.inf)
     async with open_pool_queue(pool, discovery) as queue:
         assert await queue.call("x", dispatch_timeout=0.001) == ("response", "x")
 
 
 async def test_a_dispatch_timeout_is_checked() -> None:
-    updates, discovery = trio.open_memory_channel[Update](math.inf)
+    _updates, discovery = trio.open_memory_channel[Update](math.inf)
     async with open_pool_queue(MockPool(), discovery) as queue:
         with pytest.raises(ValueError, match="dispatch_timeout must be > 0"):
             await queue.call("x", dispatch_timeout=0)
@@ -75,8 +75,8 @@ async def test_errors_name_the_pool_state_and_its_last_endpoint_error(
         return endpoint
 
     pool = P2CPool(refusing, backoff=Backoff(initial=10.0, jitter=0.0))
-    updates, discovery = trio.open_memory_channel[Update](math.inf)
-    updates.send_nowait(Reset([("a", None), ("b", None)]))
+    _updates, discovery = trio.open_memory_channel[Update](math.inf)
+    _updates.send_nowait(Reset([("a", None), ("b", None)]))
     async with open_pool_queue(pool, discovery, failfast_timeout=2.0) as queue:
         with pytest.raises(DispatchTimeoutError) as waited:
             await queue.call("x", dispatch_timeout=1.0)
@@ -98,7 +98,7 @@ async def test_errors_name_the_pool_state_and_its_last_endpoint_error(
 async def test_a_pool_without_statistics_gets_the_plain_message(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    updates, discovery = trio.open_memory_channel[Update](math.inf)
+    _updates, discovery = trio.open_memory_channel[Update](math.inf)
     async with open_pool_queue(MockPool(), discovery, failfast_timeout=1.0) as queue:
         with pytest.raises(FailFastError) as failed:
             await queue.call("y")
