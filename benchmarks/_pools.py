@@ -64,6 +64,10 @@ class DictPool:
         assert self._selected is not None
         return self._selected.call(request)
 
+    async def aclose(self) -> None:
+        self.endpoints.clear()
+        await trio.lowlevel.checkpoint()
+
 
 class WithoutFastPath:
     """Wraps a pool, hiding ``ready_nowait`` so every call goes through the worker."""
@@ -88,6 +92,9 @@ class WithoutFastPath:
 
     def call(self, request: Any) -> Any:
         return self._pool.call(request)
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
 
 
 class ReadyEndpoint:

@@ -1,12 +1,20 @@
-"""Dispatch: calls/s through `open_pool_queue` with instant endpoints, against the raw floor.
+"""Dispatch: calls/s through `open_pool_queue` + `P2CPool`, against the raw Trio floor.
 
-The raw floor is the least that Trio needs to hand a request to another task and get the
+The raw floor is what a request costs when Trio hands it to another task and gets the
 answer back: a worker task receiving ``(request, reply)`` from a memory channel and
-answering each over a one-shot slot (an Event and a value). The queue runs with metrics
-enabled. Figures are calls per second, the queue's as a ratio of the floor's, at 1 and
-at 100 concurrent callers; beside them, the queue over a pool without the optional
-``ready_nowait``, so that every call takes the hop through the worker and waits for
-``pool.ready()`` under a failfast deadline.
+answering each over a one-shot channel (a memory channel of size 1 per request). A
+stricter floor is measured beside it, whose reply is a bare slot (an Event and a value),
+the least Trio can do. The queue runs with metrics enabled, over a `P2CPool`
+(Peak-EWMA) of instant endpoints, which answer at once:
+
+- *plain* endpoints, the default, with only the protocol's methods, ``ready()``
+  returning at once (``async def ready(self): pass``);
+- *ready_nowait* endpoints, which also offer the optional ``ready_nowait()``;
+- *checkpoint* endpoints, plain ones whose ``ready()`` checkpoints first
+  (``await trio.lowlevel.checkpoint()``), as Trio functions do.
+
+Figures are calls per second, each as a ratio of the floor's in the same run (and of the
+strict floor's), at 1 and at 100 concurrent callers, over 1 endpoint and over 100.
 
     ./dev python benchmarks/bench_dispatch.py [--calls N] [--rounds R]
 """
@@ -21,7 +29,6 @@ from typing import Any
 import trio
 import trio.testing
 from _common import best_of, report, timed
-from _pools import DictPool, WithoutFastPath
 from prometheus_client import CollectorRegistry
 
 import trio_pool
@@ -35,7 +42,28 @@ class _OneShot:
         self.value: Any = None
 
 
-async def raw_floor(callers: int, calls_each: int) -> None:
+async def raw_floor(callers: int, calls_each: int, endpoints: int) -> None:
+    send, receive = trio.open_memory_channel[tuple[Any, trio.MemorySendChannel[Any]]](100)
+
+    async def worker() -> None:
+        async for request, reply in receive:
+            reply.send_nowait(request)
+
+    async def caller() -> None:
+        for i in range(calls_each):
+            reply, answer = trio.open_memory_channel[Any](1)
+            await send.send((i, reply))
+            assert await answer.receive() == i
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(worker)
+        async with trio.open_nursery() as callers_nursery:
+            for _ in range(callers):
+                callers_nursery.start_soon(caller)
+        nursery.cancel_scope.cancel()
+
+
+async def strict_floor(callers: int, calls_each: int, endpoints: int) -> None:
     send, receive = trio.open_memory_channel[tuple[Any, _OneShot]](100)
 
     async def worker() -> None:
@@ -58,11 +86,44 @@ async def raw_floor(callers: int, calls_each: int) -> None:
         nursery.cancel_scope.cancel()
 
 
-async def through_queue(callers: int, calls_each: int, fast_path: bool = True) -> None:
-    pool: Any = DictPool() if fast_path else WithoutFastPath(DictPool())
+class Plain:
+    """An instant endpoint with only the protocol's methods."""
+
+    def __init__(self, address: Any, target: Any) -> None:
+        pass
+
+    async def ready(self) -> None:
+        pass
+
+    async def call(self, request: Any) -> Any:
+        return request
+
+    async def aclose(self) -> None:
+        pass
+
+
+class Nowait(Plain):
+    """An instant endpoint that also says it is ready synchronously."""
+
+    def ready_nowait(self) -> None:
+        pass
+
+
+class Checkpoint(Plain):
+    """A plain endpoint whose ready() checkpoints first, as Trio functions do."""
+
+    async def ready(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+KINDS: dict[str, type[Plain]] = {"plain": Plain, "ready_nowait": Nowait, "checkpoint": Checkpoint}
+
+
+async def through_queue(callers: int, calls_each: int, endpoints: int, kind: str) -> None:
+    pool: trio_pool.P2CPool[Any, None, int, int] = trio_pool.P2CPool(KINDS[kind])
     metrics = trio_pool.QueueMetricFamilies.register(CollectorRegistry()).labels()
     send, discovery = trio.open_memory_channel[trio_pool.Update](math.inf)
-    send.send_nowait(trio_pool.Reset([(("10.0.0.1", 80), None)]))
+    send.send_nowait(trio_pool.Reset([(("10.0.0.1", 8000 + i), None) for i in range(endpoints)]))
 
     async def caller() -> None:
         for i in range(calls_each):
@@ -81,32 +142,36 @@ def calls_per_s(total: int, run: Any, *args: Any) -> Callable[[], float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=100_000, help="calls per measurement")
+    parser.add_argument("--calls", type=int, default=50_000, help="calls per measurement")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
     figures: dict[str, float] = {}
-    for callers in (1, 100):
-        each = args.calls // callers
-        total = each * callers
-        floor, queue, no_nowait = best_of(
-            args.rounds,
-            calls_per_s(total, raw_floor, callers, each),
-            calls_per_s(total, through_queue, callers, each),
-            calls_per_s(total, through_queue, callers, each, False),
-        )
-        ratio = queue / floor
-        print(
-            f"{callers:>3} callers: raw floor {floor:>9,.0f} calls/s, "
-            f"queue {queue:>9,.0f} calls/s = {ratio:.2f}x the floor; "
-            f"a pool without ready_nowait {no_nowait:>9,.0f} = "
-            f"{no_nowait / floor:.2f}x"
-        )
-        figures[f"floor_calls_per_s_{callers}"] = round(floor)
-        figures[f"queue_calls_per_s_{callers}"] = round(queue)
-        figures[f"no_nowait_calls_per_s_{callers}"] = round(no_nowait)
-        figures[f"ratio_{callers}"] = round(ratio, 3)
-        figures[f"no_nowait_ratio_{callers}"] = round(no_nowait / floor, 3)
+    for endpoints in (1, 100):
+        for callers in (1, 100):
+            each = args.calls // callers
+            total = each * callers
+            floor, strict, *queues = best_of(
+                args.rounds,
+                calls_per_s(total, raw_floor, callers, each, endpoints),
+                calls_per_s(total, strict_floor, callers, each, endpoints),
+                *(
+                    calls_per_s(total, through_queue, callers, each, endpoints, kind)
+                    for kind in KINDS
+                ),
+            )
+            line = [
+                f"{endpoints:>3} endpoint(s), {callers:>3} callers: "
+                f"floor {floor:>9,.0f} calls/s (strict {strict:>9,.0f});"
+            ]
+            for kind, rate in zip(KINDS, queues, strict=True):
+                line.append(f"{kind} {rate:>9,.0f} = {rate / floor:.2f}x ({rate / strict:.2f}x);")
+                figures[f"{kind}_ratio_{callers}c_{endpoints}e"] = round(rate / floor, 3)
+                figures[f"{kind}_strict_ratio_{callers}c_{endpoints}e"] = round(rate / strict, 3)
+                figures[f"{kind}_calls_per_s_{callers}c_{endpoints}e"] = round(rate)
+            figures[f"floor_calls_per_s_{callers}c_{endpoints}e"] = round(floor)
+            figures[f"strict_floor_calls_per_s_{callers}c_{endpoints}e"] = round(strict)
+            print(" ".join(line), flush=True)
     report("dispatch", figures)
 
 

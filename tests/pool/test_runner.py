@@ -42,14 +42,14 @@ class Handler:
 
 async def test_jobs_that_do_not_block_run_in_one_task() -> None:
     handler = Handler()
-    runner: Runner[Job] = Runner(handler, "test")
+    runner = Runner("test")
     jobs = [Job(str(i)) for i in range(2000)]
     for job in jobs[:10]:
-        runner.submit(job)  # before run(): they wait for it
+        runner.submit(handler, job)  # before run(): they wait for it
     async with trio.open_nursery() as nursery:
         nursery.start_soon(runner.run)
         for job in jobs[10:]:
-            runner.submit(job)
+            runner.submit(handler, job)
         await runner.wait_idle()
         nursery.cancel_scope.cancel()
     assert handler.finished == [job.name for job in jobs], "in order, all of them"
@@ -58,14 +58,14 @@ async def test_jobs_that_do_not_block_run_in_one_task() -> None:
 
 async def test_a_job_that_blocks_keeps_its_task_and_the_queue_goes_on() -> None:
     handler = Handler()
-    runner: Runner[Job] = Runner(handler, "test")
+    runner = Runner("test")
     gate = trio.Event()
     blocking = [Job(f"b{i}", blocks=gate) for i in range(3)]
     async with trio.open_nursery() as nursery:
         nursery.start_soon(runner.run)
         for job in blocking:
-            runner.submit(job)
-            runner.submit(Job(f"after-{job.name}"))
+            runner.submit(handler, job)
+            runner.submit(handler, Job(f"after-{job.name}"))
         await trio.testing.wait_all_tasks_blocked()
         assert handler.finished == ["after-b0", "after-b1", "after-b2"]
         assert runner.blocked == 3
@@ -81,16 +81,16 @@ async def test_a_job_that_blocks_keeps_its_task_and_the_queue_goes_on() -> None:
 
 async def test_a_blocked_job_is_cancelled_through_its_scope() -> None:
     handler = Handler()
-    runner: Runner[Job] = Runner(handler, "test")
+    runner = Runner("test")
     stuck = Job("stuck", blocks=trio.Event())
     async with trio.open_nursery() as nursery:
         nursery.start_soon(runner.run)
-        runner.submit(stuck)
+        runner.submit(handler, stuck)
         await trio.testing.wait_all_tasks_blocked()
         handler.scopes["stuck"].cancel()
         await runner.wait_idle()
         assert handler.finished == [], "cancelled, not finished"
-        runner.submit(Job("next"))
+        runner.submit(handler, Job("next"))
         await runner.wait_idle()
         assert handler.finished == ["next"], "the runner goes on without the spent task"
         nursery.cancel_scope.cancel()
@@ -98,11 +98,11 @@ async def test_a_blocked_job_is_cancelled_through_its_scope() -> None:
 
 async def test_stale_jobs_are_skipped() -> None:
     handler = Handler()
-    runner: Runner[Job] = Runner(handler, "test")
+    runner = Runner("test")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(runner.run)
-        runner.submit(Job("stale", stale=True))
-        runner.submit(Job("fresh"))
+        runner.submit(handler, Job("stale", stale=True))
+        runner.submit(handler, Job("fresh"))
         await runner.wait_idle()
         nursery.cancel_scope.cancel()
     assert handler.finished == ["fresh"]
@@ -110,7 +110,7 @@ async def test_stale_jobs_are_skipped() -> None:
 
 async def test_tasks_of_blocked_jobs_are_reused() -> None:
     handler = Handler()
-    runner: Runner[Job] = Runner(handler, "test")
+    runner = Runner("test")
     spawned = 0
 
     class Count(trio.abc.Instrument):
@@ -124,7 +124,7 @@ async def test_tasks_of_blocked_jobs_are_reused() -> None:
         trio.lowlevel.add_instrument(Count())
         for i in range(100):
             gate = trio.Event()
-            runner.submit(Job(str(i), blocks=gate))
+            runner.submit(handler, Job(str(i), blocks=gate))
             await trio.testing.wait_all_tasks_blocked()
             gate.set()
             await runner.wait_idle()
@@ -135,7 +135,7 @@ async def test_tasks_of_blocked_jobs_are_reused() -> None:
 
 async def test_a_long_queue_lets_other_tasks_run() -> None:
     handler = Handler()
-    runner: Runner[Job] = Runner(handler, "test")
+    runner = Runner("test")
     progress: list[int] = []
 
     async def other() -> None:
@@ -145,9 +145,35 @@ async def test_a_long_queue_lets_other_tasks_run() -> None:
 
     async with trio.open_nursery() as nursery:
         for i in range(5000):
-            runner.submit(Job(str(i)))
+            runner.submit(handler, Job(str(i)))
         nursery.start_soon(other)
         nursery.start_soon(runner.run)
         await runner.wait_idle()
         nursery.cancel_scope.cancel()
     assert any(0 < done < 5000 for done in progress), "the loop ran between batches"
+
+
+async def test_one_runner_serves_several_handlers_in_order() -> None:
+    first, second = Handler(), Handler()
+    runner = Runner("test")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(runner.run)
+        for i in range(3):
+            runner.submit(first, Job(f"a{i}"))
+            runner.submit(second, Job(f"b{i}"))
+        await runner.wait_idle()
+        nursery.cancel_scope.cancel()
+    assert first.finished == ["a0", "a1", "a2"]
+    assert second.finished == ["b0", "b1", "b2"]
+    assert first.tasks == second.tasks, "one task ran them all"
+
+
+def test_a_handlers_jobs_can_be_taken_out_of_the_queue() -> None:
+    first, second = Handler(), Handler()
+    runner = Runner("test")
+    runner.submit(first, Job("a"))
+    runner.submit(second, Job("b"))
+    runner.submit(first, Job("c"))
+    assert [job.name for job in runner.take_queued(first)] == ["a", "c"]
+    assert [job.name for job in runner.take_queued(second)] == ["b"]
+    assert runner.take_queued(first) == []

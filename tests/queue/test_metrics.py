@@ -6,7 +6,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 
 from trio_pool import FailFastError, QueueMetricFamilies, Update, open_pool_queue
 from trio_pool.testing import MockPool
@@ -80,3 +80,37 @@ def test_label_values_must_match_label_names() -> None:
     with pytest.raises(ValueError, match="Incorrect label names"):
         families.labels(zone="a")
     assert families.labels(service="a").length is families.labels(service="a").length
+
+
+def test_families_render_as_prometheus_client_renders_its_own() -> None:
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    families = QueueMetricFamilies.register(ours, labelnames=["service"])
+    requests = Counter(
+        "trio_pool_queue_requests", "Requests accepted by the queue", ["service"], registry=theirs
+    )
+    latency = Histogram(
+        "trio_pool_queue_latency_seconds",
+        "Time requests spend in the queue before dispatch",
+        ["service"],
+        buckets=(0.0005, 0.005, 0.05, 0.5, 1.0, 3.0),
+        registry=theirs,
+    )
+    metrics = families.labels(service="a")
+    for value in (0.0, 0.0005, 0.003, 0.7, 10.0):
+        metrics.latency.observe(value)
+        latency.labels(service="a").observe(value)
+    metrics.requests.inc(3)
+    requests.labels(service="a").inc(3)
+
+    def samples(registry: CollectorRegistry, family: str) -> list[str]:
+        lines = generate_latest(registry).decode().splitlines()
+        return [
+            line
+            for line in lines
+            if line.startswith(family) and "_created" not in line and not line.startswith("#")
+        ]
+
+    for family in ("trio_pool_queue_requests", "trio_pool_queue_latency_seconds"):
+        assert samples(ours, family) == samples(theirs, family)
+    with pytest.raises(ValueError, match="only goes up"):
+        metrics.requests.inc(-1)

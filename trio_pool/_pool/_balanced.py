@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Coroutine, Hashable, Iterable
 from typing import Any, Generic, NoReturn, TypeVar
 
 import attrs
@@ -32,11 +32,13 @@ from .._update import _endpoint_pairs
 from ._call import CallAccounting, PoolCall
 from ._load import Load
 from ._member import EndpointState, Member
+from ._membership import ABSENT, Membership
 from ._metrics import PoolMetrics
 from ._policy import Policy
 from ._protocol import Endpoint
 from ._ready_cache import ReadyCache
 from ._retire import Retirer
+from ._runner import Runner
 
 __all__ = ["BalancedPool", "EndpointStatistics", "PoolStatistics"]
 
@@ -119,11 +121,15 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
     _load: Load
     _policy: Policy
     _metrics: PoolMetrics
+    _runner: Runner
     _cache: ReadyCache
     _retirer: Retirer
     _accounting: CallAccounting
-    _members: dict[Addr, Member] = attrs.field(factory=dict)
+    _membership: Membership[Addr, T] = attrs.field(factory=Membership)
+    _making: bool = False
+    """Whether the runner has a job queued that makes planned members."""
     _selected: Member | None = None
+    _selected_at: float = 0.0
     _updates: int = 0
     _driving: bool = False
 
@@ -145,15 +151,20 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
             raise TypeError(
                 f"metrics must come from PoolMetricFamilies.labels(), got {type(metrics).__name__}"
             )
-        retirer = Retirer(CLOSE_GRACE)
+        # One runner for the pool's waits: readiness and closes alike.
+        runner = Runner("trio_pool")
+        retirer = Retirer(runner, CLOSE_GRACE)
         cache = ReadyCache(
             new_endpoint,
             retirer,
+            runner,
             backoff if backoff is not None else Backoff(),
             rng if rng is not None else random.Random(),
             metrics,
         )
-        self.__attrs_init__(load, policy, metrics, cache, retirer, CallAccounting(cache, retirer))
+        self.__attrs_init__(
+            load, policy, metrics, runner, cache, retirer, CallAccounting(cache, retirer)
+        )
 
     # -- membership -----------------------------------------------------------------------
 
@@ -165,57 +176,79 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
         whatever a target's ``__eq__`` raises, before anything changes.
         """
         wanted: dict[Addr, T] = dict(_endpoint_pairs(endpoints))
-        members = self._members
+        membership = self._membership
+        made, planned = membership.made, membership.planned
         # The whole diff first: comparing targets runs their __eq__, which may raise.
-        leaving = [member for address, member in members.items() if address not in wanted]
-        joining = [
-            (address, target)
-            for address, target in wanted.items()
-            if (member := members.get(address)) is None or not _same(member.target, target)
-        ]
-        if not leaving and not joining:
+        leaving = [member for address, member in made.items() if address not in wanted]
+        unplanned = [address for address in planned if address not in wanted]
+        fresh: list[tuple[Addr, T]] = []  # addresses the pool does not hold
+        changed: list[tuple[Addr, T]] = []  # addresses it holds with another target
+        if not membership:
+            fresh = list(wanted.items())  # the first update, say: nothing to compare
+        else:
+            for entry in wanted.items():
+                address, target = entry
+                member = made.get(address)
+                current = member.target if member is not None else planned.get(address, ABSENT)
+                if current is ABSENT:
+                    fresh.append(entry)
+                elif not _same(current, target):
+                    changed.append(entry)
+        if not (leaving or unplanned or fresh or changed):
             return
         for member in leaving:
             self._evict(member)
-        self._join(joining)
+        for address in unplanned:
+            membership.unplan(address)
+        now = self._accounting.now()
+        for address, target in changed:
+            self._join(address, target, now)  # rebuilt now, as a single Add would be
+        for address, target in fresh[:_MAKE_AT_ONCE]:
+            self._join(address, target, now)
+        if len(fresh) > _MAKE_AT_ONCE:
+            # Members of the pool from now on; their records are made over the next ticks.
+            membership.plan(now, fresh[_MAKE_AT_ONCE:])
+            logger.debug("%d endpoints added, to be made in batches", len(fresh) - _MAKE_AT_ONCE)
+            if not self._making:
+                self._making = True
+                self._runner.submit(self, None)
         self._changed()
         self._metrics.updates_reset.inc()
 
     def add_endpoint(self, address: Addr, target: T) -> None:
         """Add an endpoint, or rebuild it if ``address`` is present with another target."""
-        member = self._members.get(address)  # an unhashable address raises TypeError here
-        if member is not None and _same(member.target, target):
+        # An unhashable address raises TypeError here, before anything changes.
+        if _same(self._membership.target_of(address), target):
             return
-        self._join([(address, target)])
+        self._join(address, target, self._accounting.now())
         self._changed()
         self._metrics.updates_add.inc()
 
     def remove_endpoint(self, address: Addr) -> None:
         """Evict the endpoint at ``address``; an unknown address changes nothing."""
-        member = self._members.get(address)
+        member = self._membership.made.get(address)
         if member is not None:
             self._evict(member)
-            self._changed()
-            self._metrics.updates_remove.inc()
+        elif not self._membership.unplan(address):
+            return
+        self._changed()
+        self._metrics.updates_remove.inc()
 
-    def _join(self, joining: list[tuple[Addr, T]]) -> None:
-        members = self._members
-        now = trio.current_time()
-        tracker = self._load.tracker
-        join = self._cache.join
-        for count, (address, target) in enumerate(joining):
-            old = members.get(address)
-            if old is not None:
-                logger.debug("endpoint %r: target changed, rebuilding it", address)
-                self._evict(old)
-            else:
-                logger.debug("endpoint %r added", address)
-            member = Member(address, target, tracker(now), now)
-            members[address] = member
-            join(member, at_once=count < _MAKE_AT_ONCE)
+    def _join(self, address: Addr, target: T, now: float) -> None:
+        membership = self._membership
+        old = membership.made.get(address)
+        if old is not None:
+            logger.debug("endpoint %r: target changed, rebuilding it", address)
+            self._evict(old)
+        else:
+            membership.unplan(address)
+            logger.debug("endpoint %r added", address)
+        member = Member(address, target, self._load.tracker(now), now)
+        membership.made[address] = member
+        self._cache.join(member)
 
     def _evict(self, member: Member) -> None:
-        del self._members[member.address]
+        del self._membership.made[member.address]
         logger.debug("endpoint %r evicted", member.address)
         if self._selected is member:
             self._selected = None
@@ -223,7 +256,28 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
 
     def _changed(self) -> None:
         self._updates += 1
-        self._metrics.endpoints.set(len(self._members))
+        self._metrics.endpoints.set(len(self._membership))
+
+    # -- the runner's job: making planned members, a batch at a time ----------------------
+
+    def start(self, _: None) -> Coroutine[Any, Any, None] | None:
+        self._making = False
+        if not self._membership.planned:
+            return None
+        return self._make_planned()
+
+    def blocked(self, _: None, scope: trio.CancelScope) -> None:
+        raise AssertionError("making members never waits")
+
+    async def _make_planned(self) -> None:
+        made, tracker, join = self._membership.made, self._load.tracker, self._cache.join
+        for address, target, joined in self._membership.take_planned(_MAKE_AT_ONCE):
+            member = made[address] = Member(address, target, tracker(joined), joined)
+            join(member)
+        if self._membership.planned:
+            # The next batch after the jobs this one queued: readiness goes first.
+            self._making = True
+            self._runner.submit(self, None)
 
     # -- the Pool protocol ----------------------------------------------------------------
 
@@ -232,10 +286,11 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
         if self._driving:
             raise RuntimeError("drive() is already running for this pool")
         self._driving = True
+        self._accounting.use_clock(trio.lowlevel.current_clock())
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._cache.run, name="trio_pool readiness")
-                nursery.start_soon(self._retirer.run, name="trio_pool close")
+                nursery.start_soon(self._runner.run, name="trio_pool runner")
+                nursery.start_soon(self._cache.run, name="trio_pool backoff")
         finally:
             self._driving = False
         raise AssertionError("unreachable: the pool's tasks returned")
@@ -253,14 +308,18 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
 
     def _select(self) -> bool:
         ready = self._cache.ready
+        if not ready:
+            return False
+        now = self._accounting.now()
         choose = self._policy.choose
         check = self._cache.check
         while ready:
-            member = choose(ready)
+            member = choose(ready, now)
             # An endpoint with ready_nowait() stays listed between calls: ask it again.
             if member.nowait and not check(member):
                 continue
             self._selected = member
+            self._selected_at = now
             return True
         return False
 
@@ -269,12 +328,15 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
         member, self._selected = self._selected, None
         if member is None:
             raise RuntimeError("call() must follow a ready() that selected an endpoint")
-        return self._accounting.bind(member, request)
+        # Selecting and binding happen in one step, with no checkpoint between: the
+        # time of the selection is the time of the bind.
+        return self._accounting.bind(member, request, self._selected_at)
 
     async def aclose(self) -> None:
         """Evict every endpoint and close them all (see `Retirer`): calls still running
         get one grace period of 5 seconds to end, closing shares what is left of it."""
-        for member in list(self._members.values()):
+        self._membership.clear_plan()
+        for member in list(self._membership.made.values()):
             self._evict(member)
         self._metrics.endpoints.set(0)
         await self._retirer.aclose()
@@ -283,15 +345,15 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
 
     def members(self) -> dict[Addr, T]:
         """A copy of the pool's membership: each address and its target."""
-        return {address: member.target for address, member in self._members.items()}
+        return self._membership.targets()
 
     def statistics(self) -> PoolStatistics:
         """A snapshot of the pool's endpoints by state, calls in flight, updates applied."""
         cache = self._cache
         return PoolStatistics(
-            endpoints=len(self._members),
+            endpoints=len(self._membership),
             ready=len(cache.ready),
-            pending=cache.pending,
+            pending=cache.pending + len(self._membership.planned),
             backing_off=cache.backing_off,
             in_flight=self._accounting.in_flight,
             updates=self._updates,
@@ -302,7 +364,7 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
     def endpoint_statistics(self) -> tuple[EndpointStatistics, ...]:
         """A snapshot of each endpoint: state, load, calls in flight, failures."""
         now = trio.current_time()
-        return tuple(
+        made = [
             EndpointStatistics(
                 address=member.address,
                 target=member.target,
@@ -312,9 +374,19 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
                 failures=member.failures,
                 last_error=member.last_error,
             )
-            for member in self._members.values()
-        )
+            for member in self._membership.made.values()
+        ]
+        if not self._membership.planned:
+            return tuple(made)
+        fresh = self._load.tracker(now).cost(now)  # what a member's load starts at
+        planned = [
+            EndpointStatistics(address, target, EndpointState.NEW, fresh, 0, 0, None)
+            for address, target in self._membership.planned.items()
+        ]
+        return (*made, *planned)
 
 
 def _same(current: object, new: object) -> bool:
+    if current is ABSENT:
+        return False
     return current is new or bool(current == new)

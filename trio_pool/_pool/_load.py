@@ -110,25 +110,32 @@ class PeakEwma:
         return _PeakEwmaTracker(self, now)
 
 
+_OK = CallOutcome.OK
+_FAILED = CallOutcome.FAILED
+_DROPPED = CallOutcome.DROPPED
+_exp = math.exp
+
+
 class _PeakEwmaTracker:
-    __slots__ = ("_config", "estimate", "in_flight", "stamp")
+    # On every call's path: the arithmetic is written out, not spread over helpers.
+    __slots__ = ("_decay", "_penalty", "estimate", "in_flight", "stamp")
 
     def __init__(self, config: PeakEwma, now: float) -> None:
-        self._config = config
+        self._decay = config.decay
+        self._penalty = config.failure_penalty
         self.estimate = config.default_rtt
         self.stamp = now
         self.in_flight = 0
 
-    def _weight(self, now: float) -> float:
-        elapsed = now - self.stamp
-        return math.exp(-elapsed / self._config.decay) if elapsed > 0 else 1.0
-
     def current(self, now: float) -> float:
         """The latency estimate at ``now``, decayed since the last observation."""
-        return self.estimate * self._weight(now)
+        elapsed = now - self.stamp
+        return self.estimate * _exp(-elapsed / self._decay) if elapsed > 0 else self.estimate
 
     def cost(self, now: float) -> float:
-        return self.estimate * self._weight(now) * (self.in_flight + 1)
+        elapsed = now - self.stamp
+        estimate = self.estimate * _exp(-elapsed / self._decay) if elapsed > 0 else self.estimate
+        return estimate * (self.in_flight + 1)
 
     def start(self, now: float) -> None:
         self.in_flight += 1
@@ -136,21 +143,20 @@ class _PeakEwmaTracker:
     def end(self, started: float, now: float, outcome: CallOutcome) -> None:
         self.in_flight -= 1
         rtt = now - started
-        if outcome is CallOutcome.FAILED:
-            rtt = max(rtt, self._config.failure_penalty)
-        elif outcome is CallOutcome.CANCELLED:
-            if rtt <= self.current(now):
-                return
-        elif outcome is CallOutcome.DROPPED:
-            return
+        if outcome is not _OK:
+            if outcome is _FAILED:
+                rtt = max(rtt, self._penalty)
+            elif outcome is _DROPPED or rtt <= self.current(now):
+                return  # cancelled: says only "at least that long"
         self.observe(rtt, now)
 
     def observe(self, rtt: float, now: float) -> None:
         """Fold one round-trip time, observed at ``now``, into the estimate."""
-        weight = self._weight(now)
-        decayed = self.estimate * weight
-        if rtt > decayed:
-            self.estimate = rtt
+        elapsed = now - self.stamp
+        if elapsed > 0:
+            weight = _exp(-elapsed / self._decay)
+            decayed = self.estimate * weight
+            self.stamp = now
         else:
-            self.estimate = decayed + rtt * (1.0 - weight)
-        self.stamp = max(self.stamp, now)
+            weight, decayed = 1.0, self.estimate
+        self.estimate = rtt if rtt > decayed else decayed + rtt * (1.0 - weight)

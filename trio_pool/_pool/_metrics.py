@@ -8,16 +8,14 @@ pool made without metrics counts with `PoolMetrics.disabled`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any
 
 import attrs
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
-from .._metrics import CounterLike, GaugeLike, child_of, disabled
+from .._metrics import CounterLike, Family, GaugeLike, counter_family, disabled, gauge_family
 
 __all__ = ["PoolMetricFamilies", "PoolMetrics"]
-
-_Metric = TypeVar("_Metric", Gauge, Counter)
 
 
 @attrs.frozen
@@ -51,9 +49,9 @@ class PoolMetrics:
 class PoolMetricFamilies:
     """Pool metric families, registered on one registry; ``labels()`` binds one pool."""
 
-    endpoints: Gauge
-    updates: Counter
-    endpoint_failures: Counter
+    endpoints: Family[Any]
+    updates: Family[Any]
+    endpoint_failures: Family[Any]
     labelnames: tuple[str, ...] = ()
 
     @classmethod
@@ -70,37 +68,28 @@ class PoolMetricFamilies:
         if "op" in names:
             raise ValueError("the label name 'op' is taken by the updates counter")
         return cls(
-            endpoints=Gauge(
-                f"{prefix}_endpoints",
-                "Endpoints in the pool",
-                labelnames=names,
-                registry=registry,
-            ),
-            updates=Counter(
+            endpoints=gauge_family(registry, f"{prefix}_endpoints", "Endpoints in the pool", names),
+            updates=counter_family(
+                registry,
                 f"{prefix}_updates",
                 "Discovery updates that changed the pool, by op",
-                labelnames=(*names, "op"),
-                registry=registry,
+                (*names, "op"),
             ),
-            endpoint_failures=Counter(
+            endpoint_failures=counter_family(
+                registry,
                 f"{prefix}_endpoint_failures",
                 "Endpoints whose readiness failed",
-                labelnames=names,
-                registry=registry,
+                names,
             ),
             labelnames=names,
         )
 
     def labels(self, **labelvalues: str) -> PoolMetrics:
         """The children for one pool, bound to ``labelvalues`` (one per label name)."""
-
-        def child(family: _Metric) -> _Metric:
-            return child_of(family, self.labelnames, labelvalues)
-
         return PoolMetrics(
-            endpoints=child(self.endpoints),
+            endpoints=self.endpoints.labels(**labelvalues),
             updates_reset=self.updates.labels(**labelvalues, op="reset"),
             updates_add=self.updates.labels(**labelvalues, op="add"),
             updates_remove=self.updates.labels(**labelvalues, op="remove"),
-            endpoint_failures=child(self.endpoint_failures),
+            endpoint_failures=self.endpoint_failures.labels(**labelvalues),
         )

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import attrs
-import trio
 
 from ._member import Member
 
@@ -30,9 +29,9 @@ __all__ = ["Policy", "PowerOfTwoChoices", "RoundRobin", "UniformRandom", "distin
 
 
 class Policy(Protocol):
-    """Chooses one member of a non-empty ready list."""
+    """Chooses one member of a non-empty ready list, at Trio time ``now``."""
 
-    def choose(self, ready: Sequence[Member]) -> Member: ...
+    def choose(self, ready: Sequence[Member], now: float) -> Member: ...
 
 
 def distinct_pair(rng: random.Random, n: int) -> tuple[int, int]:
@@ -50,7 +49,7 @@ class PowerOfTwoChoices:
 
     _rng: random.Random
 
-    def choose(self, ready: Sequence[Member]) -> Member:
+    def choose(self, ready: Sequence[Member], now: float) -> Member:
         n = len(ready)
         if n == 1:
             return ready[0]
@@ -60,7 +59,6 @@ class PowerOfTwoChoices:
         if second >= first:
             second += 1
         a, b = ready[first], ready[second]
-        now = trio.current_time()
         return a if a.load.cost(now) <= b.load.cost(now) else b
 
 
@@ -70,7 +68,7 @@ class RoundRobin:
 
     _cursor: int = 0
 
-    def choose(self, ready: Sequence[Member]) -> Member:
+    def choose(self, ready: Sequence[Member], now: float) -> Member:
         self._cursor = cursor = (self._cursor + 1) % len(ready)
         return ready[cursor]
 
@@ -81,5 +79,5 @@ class UniformRandom:
 
     _rng: random.Random
 
-    def choose(self, ready: Sequence[Member]) -> Member:
+    def choose(self, ready: Sequence[Member], now: float) -> Member:
         return ready[int(self._rng.random() * len(ready))]

@@ -96,6 +96,7 @@ class ReadyCache:
 
     _new_endpoint: Callable[[Any, Any], Any]
     _retirer: Retirer
+    _runner: Runner
     _backoff: Backoff
     _rng: random.Random
     _metrics: PoolMetrics
@@ -107,27 +108,20 @@ class ReadyCache:
     """Members whose endpoint failed, waiting to be made anew."""
     last_error: BaseException | None = attrs.field(default=None, init=False)
     """The last error an endpoint (or the factory) raised in readiness."""
-    _runner: Runner[Member] = attrs.field(init=False)
     _waiters: int = attrs.field(default=0, init=False)
     _became_ready: trio.Event = attrs.field(factory=trio.Event, init=False)
     _retries: list[tuple[float, int, Member]] = attrs.field(factory=list, init=False)
     _retry_count: int = attrs.field(default=0, init=False)
     _retry_wakeup: trio.Event = attrs.field(factory=trio.Event, init=False)
 
-    def __attrs_post_init__(self) -> None:
-        self._runner = Runner(self, "trio_pool readiness")
-
     # -- membership, as the pool tells it ------------------------------------------------
 
-    def join(self, member: Member, *, at_once: bool) -> None:
-        """Bring a new member to readiness: its endpoint is made now with ``at_once``,
-        else by the runner (which a large update asks, past its first members)."""
+    def join(self, member: Member) -> None:
+        """Bring a new member to readiness: make its endpoint now, and ready it at once if
+        it says it is ready (``ready_nowait()``), else have the runner await it."""
         self.pending += 1
-        if at_once:
-            if self._make(member) and self._arm(member):
-                self._runner.submit(member)
-        else:
-            self._runner.submit(member)
+        if self._make(member) and self._arm(member):
+            self._runner.submit(self, member)
 
     def leave(self, member: Member) -> None:
         """The pool evicted ``member``: stop bringing it to readiness, retire its endpoint."""
@@ -149,7 +143,7 @@ class ReadyCache:
             self._remove_ready(member)
             member.state = PENDING
             self.pending += 1
-            self._runner.submit(member)
+            self._runner.submit(self, member)
             return False
         except Exception as exc:
             self._failed(member, exc, "ready_nowait()")
@@ -172,7 +166,7 @@ class ReadyCache:
             member.state = BOUND
             return True
         member.state = PENDING
-        self._runner.submit(member)
+        self._runner.submit(self, member)
         return False
 
     async def rearm(self, member: Member, endpoint: Any) -> None:
@@ -195,7 +189,7 @@ class ReadyCache:
             # The caller itself is cancelled: the runner awaits the endpoint instead.
             if member.state is PENDING and member.endpoint is endpoint:
                 member.scope = None
-                self._runner.submit(member)
+                self._runner.submit(self, member)
             raise
         if member.state is not PENDING or member.endpoint is not endpoint:
             return  # it left while the wait blocked
@@ -205,7 +199,7 @@ class ReadyCache:
             # cancelled wait wastes more than the runner's hop costs.
             member.inline = False
         if scope.cancelled_caught:
-            self._runner.submit(member)
+            self._runner.submit(self, member)
         else:
             self._set_ready(member)
 
@@ -214,7 +208,7 @@ class ReadyCache:
         if member.state is BOUND and member.endpoint is endpoint:
             member.state = PENDING
         if member.state is PENDING and member.endpoint is endpoint and member.scope is None:
-            self._runner.submit(member)
+            self._runner.submit(self, member)
 
     async def wait_ready(self) -> None:
         """Wait until some member becomes ready (it may be taken before this returns)."""
@@ -258,13 +252,8 @@ class ReadyCache:
     # -- driving ----------------------------------------------------------------------------
 
     async def run(self) -> NoReturn:
-        """Run the readiness waits and the backoffs until cancelled."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._runner.run, name="trio_pool readiness")
-            await self._run_retries()
-        raise AssertionError("unreachable: the retry loop returned")
-
-    async def _run_retries(self) -> NoReturn:
+        """Make failed members anew when their backoff ends, until cancelled (the
+        runner, which the pool runs beside, awaits the readiness waits)."""
         retries = self._retries
         while True:
             now = trio.current_time()
@@ -281,7 +270,7 @@ class ReadyCache:
         self.pending += 1
         member.state = NEW
         logger.debug("endpoint %r: making it anew after its backoff", member.address)
-        self._runner.submit(member)
+        self._runner.submit(self, member)
 
     # -- states -----------------------------------------------------------------------------
 

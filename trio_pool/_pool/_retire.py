@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Coroutine
-from typing import Any, NoReturn
+from typing import Any
 
 import attrs
 import trio
@@ -42,15 +42,12 @@ class _Draining:
 class Retirer:
     """Drains and closes the endpoints a pool takes out of service."""
 
+    _runner: Runner
     close_grace: float = 5.0
     """How long one endpoint's ``aclose()``, or the pool's close, may take."""
     _draining: dict[int, _Draining] = attrs.field(factory=dict, init=False)
     _drained: trio.Event = attrs.field(factory=trio.Event, init=False)
-    _runner: Runner[Any] = attrs.field(init=False)
     _closed: bool = attrs.field(default=False, init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self._runner = Runner(self, "trio_pool close")
 
     @property
     def draining(self) -> int:
@@ -79,7 +76,7 @@ class Retirer:
 
     def _close_soon(self, endpoint: Any) -> None:
         if hasattr(endpoint, "aclose"):
-            self._runner.submit(endpoint)
+            self._runner.submit(self, endpoint)
 
     # -- the runner's jobs ----------------------------------------------------------------
 
@@ -88,11 +85,6 @@ class Retirer:
 
     def blocked(self, endpoint: Any, scope: trio.CancelScope) -> None:
         scope.deadline = trio.current_time() + self.close_grace
-
-    async def run(self) -> NoReturn:
-        """Close retired endpoints until cancelled (a close then in progress is cut short:
-        by Trio's rules, a cancelled ``aclose()`` still closes, abruptly)."""
-        await self._runner.run()
 
     async def aclose(self) -> None:
         """Close everything retired, within one grace period in all (see the module).
@@ -121,12 +113,12 @@ class Retirer:
             self._draining.clear()
         # What is still queued (the runner stopped with the pool's drive()) closes here,
         # concurrently, within what is left of the grace period.
-        closing = self._runner.take_queued()
+        closing = self._runner.take_queued(self)
         if not closing:
             return
-        runner: Runner[Any] = Runner(self, "trio_pool close")
+        runner = Runner("trio_pool close")
         for endpoint in closing:
-            runner.submit(endpoint)
+            runner.submit(self, endpoint)
         with trio.move_on_at(deadline) as rest:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(runner.run)

@@ -19,15 +19,16 @@ entered once a job has started would break Trio's scope stack). A job that block
 given that scope, so that cancelling it ends the wait, say when its endpoint is
 evicted; the task then exits, its scope spent.
 
-Jobs are items of the runner's `JobHandler`, which makes the coroutine of an item (or
-says it is stale) and learns the scope of a job that blocks.
+A job is an item and the `JobHandler` that owns it, which makes the item's coroutine
+(or says it is stale) and learns the scope of a job that blocks. One runner serves a
+whole pool (readiness waits and closes alike), so a tick that needs both wakes one task.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, Generic, NoReturn, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import attrs
 import trio
@@ -44,6 +45,8 @@ _SPARES = 2
 # Jobs run in a row before the looper lets other tasks run: a long queue (a Reset of
 # many endpoints) must not hold up the event loop.
 _BATCH = 256
+# Ticks the looper waits for more jobs before it parks.
+_LINGER = 2
 
 
 class JobHandler(Protocol[Item_contra]):
@@ -61,14 +64,15 @@ class JobHandler(Protocol[Item_contra]):
 
 @attrs.define(eq=False, slots=True)
 class _Task:
-    """One task of a runner: its cancel scope, and whether its job blocked."""
+    """One task of a runner: its cancel scope, its job, and whether the job blocked."""
 
     scope: trio.CancelScope
     blocked: bool = False
+    job: tuple[JobHandler[Any], Any] = (None, None)  # type: ignore[assignment]
 
 
 @attrs.define(eq=False)
-class Runner(Generic[Item]):
+class Runner:
     """A queue of jobs, run inline by one task and handed off when one blocks.
 
     ``submit`` never blocks; jobs run once ``run`` is running (jobs submitted before
@@ -76,9 +80,8 @@ class Runner(Generic[Item]):
     running.
     """
 
-    _handler: JobHandler[Item]
     _name: str
-    _jobs: deque[Item] = attrs.field(factory=deque, init=False)
+    _jobs: deque[tuple[JobHandler[Any], Any]] = attrs.field(factory=deque, init=False)
     _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
     _lot: trio.lowlevel.ParkingLot = attrs.field(factory=trio.lowlevel.ParkingLot, init=False)
     # Whether a task is looping over the queue, or has been woken or spawned to.
@@ -86,9 +89,9 @@ class Runner(Generic[Item]):
     _blocked: int = attrs.field(default=0, init=False)
     _idle: trio.Event | None = attrs.field(default=None, init=False)
 
-    def submit(self, item: Item) -> None:
-        """Queue ``item``'s job."""
-        self._jobs.append(item)
+    def submit(self, handler: JobHandler[Item], item: Item) -> None:
+        """Queue ``item``'s job, which ``handler`` runs."""
+        self._jobs.append((handler, item))
         if not self._looping:
             self._wake()
 
@@ -97,11 +100,13 @@ class Runner(Generic[Item]):
         """Jobs that block, each in its own task."""
         return self._blocked
 
-    def take_queued(self) -> list[Item]:
-        """Take every job not started yet out of the queue (to run them elsewhere)."""
-        jobs = list(self._jobs)
+    def take_queued(self, handler: JobHandler[Item]) -> list[Item]:
+        """Take ``handler``'s jobs not started yet out of the queue (to run elsewhere)."""
+        taken = [item for owner, item in self._jobs if owner is handler]
+        kept = [(owner, item) for owner, item in self._jobs if owner is not handler]
         self._jobs.clear()
-        return jobs
+        self._jobs.extend(kept)
+        return taken
 
     async def wait_idle(self) -> None:
         """Wait until no job is queued or running."""
@@ -176,30 +181,40 @@ class Runner(Generic[Item]):
 
     async def _loop(self, task: _Task) -> None:
         """Run queued jobs until the queue is empty, or one blocks (run here to its end)."""
-        handler = self._handler
         jobs = self._jobs
-        ran = 0
-        while jobs:
+        ran = idle = 0
+        while True:
+            if not jobs:
+                if idle == _LINGER:
+                    break
+                # Jobs tend to come tick after tick (an update per tick, a call per
+                # tick): waiting for them a few ticks costs less than parking and being
+                # woken for each.
+                idle += 1
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                continue
             if ran == _BATCH:
                 ran = 0
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 continue
-            item = jobs.popleft()
+            idle = 0
+            handler, item = jobs.popleft()
             coroutine = handler.start(item)
             if coroutine is None:
                 continue
             ran += 1
-            if await await_inline(coroutine, self._block, (task, item)):
+            task.job = handler, item
+            if await await_inline(coroutine, self._block, task):
                 return  # it blocked, and ran to its end here
         self._looping = False
         self._maybe_idle()
 
-    def _block(self, blocking: tuple[_Task, Item]) -> None:
+    def _block(self, task: _Task) -> None:
         # A job is about to wait: the queue passes to another task first.
-        task, item = blocking
         task.blocked = True
         self._blocked += 1
         self._looping = False
         if self._jobs:
             self._wake()
-        self._handler.blocked(item, task.scope)
+        handler, item = task.job
+        handler.blocked(item, task.scope)

@@ -36,6 +36,8 @@ class Gate:
     _describe_pool: Callable[[], tuple[str, BaseException | None]] = lambda: ("", None)
     """The pool's state and its last endpoint error, for the errors the gate builds."""
     _state: AsyncValue[GateState] = attrs.field(init=False)
+    is_open: bool = attrs.field(default=True, init=False)
+    """Whether calls may enter: the state, read on every call without a property."""
     _closed_reason: str = attrs.field(default="", init=False)
     _closed_cause: BaseException | None = attrs.field(default=None, init=False)
 
@@ -71,6 +73,7 @@ class Gate:
         if self._state.value is not GateState.OPEN:
             return
         self._state.value = GateState.SHUT
+        self.is_open = False
         logger.debug(
             "failfast: no endpoint ready for %g s; failing queued requests", self.failfast_timeout
         )
@@ -81,6 +84,7 @@ class Gate:
         if self._state.value is not GateState.SHUT:
             return
         self._state.value = GateState.OPEN
+        self.is_open = True
         logger.debug("failfast exited: the pool is ready again")
         self._metrics.gate_open.inc()
         self._metrics.gate_open_time.set(self._metrics.wall_clock())
@@ -92,6 +96,7 @@ class Gate:
         self._closed_reason = reason
         self._closed_cause = cause
         self._state.value = GateState.CLOSED
+        self.is_open = False
         if cause is None:
             logger.debug("queue closed: %s", reason)
         else:

@@ -75,7 +75,7 @@ class PoolQueue(Generic[Req, Rsp]):
             PoolClosedError: the queue is closed; ``__cause__`` says why.
         """
         gate = self._gate
-        if gate.state is not GateState.OPEN:
+        if not gate.is_open:
             await trio.lowlevel.checkpoint()
             raise gate.refusal()
         if self._fast_path and self._backlog.pending == 0:

@@ -16,16 +16,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any
 
 import attrs
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 
-from .._metrics import CounterLike, GaugeLike, HistogramLike, child_of, disabled
+from .._metrics import (
+    CounterLike,
+    Family,
+    GaugeLike,
+    HistogramLike,
+    counter_family,
+    disabled,
+    gauge_family,
+    histogram_family,
+)
 
 __all__ = ["QUEUE_LATENCY_BUCKETS", "QueueMetricFamilies", "QueueMetrics"]
-
-_Metric = TypeVar("_Metric", Gauge, Counter, Histogram)
 
 QUEUE_LATENCY_BUCKETS = (0.0005, 0.005, 0.05, 0.5, 1.0, 3.0)
 """Histogram buckets (seconds) of the time a request spends in the queue."""
@@ -76,14 +83,14 @@ class QueueMetrics:
 class QueueMetricFamilies:
     """Queue metric families, registered on one registry; ``labels()`` binds one queue."""
 
-    length: Gauge
-    requests: Counter
-    latency: Histogram
-    gate_open: Counter
-    gate_shut: Counter
-    gate_open_time: Gauge
-    gate_shut_time: Gauge
-    failfast_timeout: Gauge
+    length: Family[Any]
+    requests: Family[Any]
+    latency: Family[Any]
+    gate_open: Family[Any]
+    gate_shut: Family[Any]
+    gate_open_time: Family[Any]
+    gate_shut_time: Family[Any]
+    failfast_timeout: Family[Any]
     labelnames: tuple[str, ...] = ()
 
     @classmethod
@@ -104,68 +111,47 @@ class QueueMetricFamilies:
             return f"{prefix}_queue_{suffix}"
 
         return cls(
-            length=Gauge(
-                name("length"), "Requests waiting in the queue", labelnames=names, registry=registry
+            length=gauge_family(registry, name("length"), "Requests waiting in the queue", names),
+            requests=counter_family(
+                registry, name("requests"), "Requests accepted by the queue", names
             ),
-            requests=Counter(
-                name("requests"),
-                "Requests accepted by the queue",
-                labelnames=names,
-                registry=registry,
-            ),
-            latency=Histogram(
+            latency=histogram_family(
+                registry,
                 name("latency_seconds"),
                 "Time requests spend in the queue before dispatch",
-                buckets=QUEUE_LATENCY_BUCKETS,
-                labelnames=names,
-                registry=registry,
+                names,
+                QUEUE_LATENCY_BUCKETS,
             ),
-            gate_open=Counter(
-                name("gate_open"),
-                "Times the failfast gate opened",
-                labelnames=names,
-                registry=registry,
+            gate_open=counter_family(
+                registry, name("gate_open"), "Times the failfast gate opened", names
             ),
-            gate_shut=Counter(
-                name("gate_shut"),
-                "Times the failfast gate shut",
-                labelnames=names,
-                registry=registry,
+            gate_shut=counter_family(
+                registry, name("gate_shut"), "Times the failfast gate shut", names
             ),
-            gate_open_time=Gauge(
-                name("gate_open_time_seconds"),
-                "Unix time the gate last opened",
-                labelnames=names,
-                registry=registry,
+            gate_open_time=gauge_family(
+                registry, name("gate_open_time_seconds"), "Unix time the gate last opened", names
             ),
-            gate_shut_time=Gauge(
-                name("gate_shut_time_seconds"),
-                "Unix time the gate last shut",
-                labelnames=names,
-                registry=registry,
+            gate_shut_time=gauge_family(
+                registry, name("gate_shut_time_seconds"), "Unix time the gate last shut", names
             ),
-            failfast_timeout=Gauge(
-                name("failfast_timeout_seconds"),
-                "The queue's failfast timeout",
-                labelnames=names,
-                registry=registry,
+            failfast_timeout=gauge_family(
+                registry, name("failfast_timeout_seconds"), "The queue's failfast timeout", names
             ),
             labelnames=names,
         )
 
     def labels(self, **labelvalues: str) -> QueueMetrics:
-        """The children for one queue, bound to ``labelvalues`` (one per label name)."""
+        """The children for one queue, bound to ``labelvalues`` (one per label name).
 
-        def child(family: _Metric) -> _Metric:
-            return child_of(family, self.labelnames, labelvalues)
-
+        Raises ``ValueError`` if the values do not match the label names.
+        """
         return QueueMetrics(
-            length=child(self.length),
-            requests=child(self.requests),
-            latency=child(self.latency),
-            gate_open=child(self.gate_open),
-            gate_shut=child(self.gate_shut),
-            gate_open_time=child(self.gate_open_time),
-            gate_shut_time=child(self.gate_shut_time),
-            failfast_timeout=child(self.failfast_timeout),
+            length=self.length.labels(**labelvalues),
+            requests=self.requests.labels(**labelvalues),
+            latency=self.latency.labels(**labelvalues),
+            gate_open=self.gate_open.labels(**labelvalues),
+            gate_shut=self.gate_shut.labels(**labelvalues),
+            gate_open_time=self.gate_open_time.labels(**labelvalues),
+            gate_shut_time=self.gate_shut_time.labels(**labelvalues),
+            failfast_timeout=self.failfast_timeout.labels(**labelvalues),
         )

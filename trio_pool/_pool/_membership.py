@@ -1,0 +1,107 @@
+"""`Membership`: which ``(address, target)`` pairs a pool holds, made or planned.
+
+A member is *made* when its `Member` record exists (with its load tracker, its state);
+a large update *plans* the members past its first few instead: each is one entry of a
+dict (its target), made later, in batches, by the pool's runner. Either way it belongs
+to the pool from the moment the update is applied: `targets` and `len` count both, and
+a member planned is simply not ready yet, as a member made is until its endpoint is.
+
+Why plan: making a `Member` allocates objects, and a Reset of 200,000 endpoints made at
+once spends most of its time in the garbage collector, all of it in one tick. Planned,
+the update costs a dict entry per endpoint in that tick, and the making is spread over
+the ticks after it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable, Iterator
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from ._member import Member
+
+__all__ = ["Membership"]
+
+Addr = TypeVar("Addr", bound=Hashable)
+T = TypeVar("T")
+
+_ABSENT: Any = object()
+
+
+@attrs.define(eq=False)
+class Membership(Generic[Addr, T]):
+    """The members of one pool, made and planned, in the order they joined."""
+
+    made: dict[Addr, Member] = attrs.field(factory=dict)
+    """Members whose record exists."""
+    planned: dict[Addr, T] = attrs.field(factory=dict)
+    """Members not made yet: address -> target."""
+    # Planned addresses in the order they joined, by batch (one per update): an address
+    # that left the plan, or joined it again in a later batch, is skipped when its turn
+    # comes in this one.
+    _batches: deque[tuple[int, float, list[tuple[Addr, T]]]] = attrs.field(factory=deque)
+    _batch_of: dict[Addr, int] = attrs.field(factory=dict)
+    _batch_count: int = 0
+    _cursor: int = 0
+
+    def __len__(self) -> int:
+        return len(self.made) + len(self.planned)
+
+    def target_of(self, address: Addr) -> Any:
+        """The target of ``address``, or `ABSENT`; raises ``TypeError`` if unhashable."""
+        member = self.made.get(address)
+        if member is not None:
+            return member.target
+        return self.planned.get(address, _ABSENT)
+
+    def plan(self, joined: float, entries: list[tuple[Addr, T]]) -> None:
+        """Plan ``entries``, which joined at ``joined``, to be made later (the list is
+        kept, not copied)."""
+        self._batch_count += 1
+        batch = self._batch_count
+        planned, batch_of = self.planned, self._batch_of
+        for address, target in entries:
+            planned[address] = target
+            batch_of[address] = batch
+        self._batches.append((batch, joined, entries))
+
+    def unplan(self, address: Addr) -> bool:
+        """Take ``address`` out of the plan; whether it was in it."""
+        self._batch_of.pop(address, None)
+        return self.planned.pop(address, _ABSENT) is not _ABSENT
+
+    def take_planned(self, count: int) -> Iterator[tuple[Addr, T, float]]:
+        """Up to ``count`` planned members, in order, each taken out of the plan:
+        ``(address, target, joined)``."""
+        planned, batches, batch_of = self.planned, self._batches, self._batch_of
+        while count and batches:
+            batch, joined, entries = batches[0]
+            while count and self._cursor < len(entries):
+                address = entries[self._cursor][0]
+                self._cursor += 1
+                if batch_of.get(address) != batch:
+                    continue  # left the plan, or its turn is in a later batch
+                del batch_of[address]
+                count -= 1
+                yield address, planned.pop(address), joined
+            if self._cursor == len(entries):
+                batches.popleft()
+                self._cursor = 0
+
+    def clear_plan(self) -> None:
+        self.planned.clear()
+        self._batch_of.clear()
+        self._batches.clear()
+        self._cursor = 0
+
+    def targets(self) -> dict[Addr, T]:
+        """Each member's address and target, made ones first."""
+        targets = {address: member.target for address, member in self.made.items()}
+        targets.update(self.planned)
+        return targets
+
+
+ABSENT: Any = _ABSENT
+"""What `Membership.target_of` gives for an address the pool does not hold."""
