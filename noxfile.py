@@ -69,3 +69,18 @@ def chaos(session: nox.Session) -> None:
         *session.posargs,
         env={"HYPOTHESIS_PROFILE": "long"},
     )
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Minutes of churn, cancellations and endpoint errors through each shipped pool,
+    on the real clock (TRIO_POOL_SOAK_SECONDS, 300 by default, per pool)."""
+    session.install("-e", ".[test]")
+    seconds = session.env.get("TRIO_POOL_SOAK_SECONDS", "300")
+    session.run(
+        "pytest",
+        "tests/test_soak.py",
+        "-s",
+        *session.posargs,
+        env={"TRIO_POOL_SOAK_SECONDS": seconds},
+    )
