@@ -87,11 +87,11 @@ class Endpoint(Protocol[Req_contra, Rsp_co]):
     An error from ``call`` (raised at once or by the awaitable) fails that request only.
 
     Where ``ready()`` runs is the pool's business, and cheap when it returns at once: the
-    shipped pools await it right after binding a call, in the task of the caller whose
-    request was bound, and a ``ready()`` that would block (one that reaches a
-    checkpoint) is cancelled there at once and awaited again in a task of the pool's.
-    So ``ready()`` must be safe to cancel at any checkpoint (Trio code is) and must not
-    rely on the task it runs in.
+    shipped pools may await it right after binding a call, in the task of the caller
+    whose request was bound, in a cancel scope that ends it at its first cancel point
+    (a ``ready()`` that would wait is then awaited again in a task of the pool's); or
+    in a task of the pool's that runs many of them. So ``ready()`` must be safe to
+    cancel at any checkpoint (Trio code is) and must not rely on the task it runs in.
 
     Optional methods, used when an endpoint has them (so they are not part of the
     protocol's type); the three above always suffice, and are fast too:

@@ -5,10 +5,7 @@ ready list that a policy picks from), brings the others there, and puts failed o
 backoff; which members there are is the pool's business, and so is the choice among the
 ready. A member's endpoint goes through these states (see `EndpointState`):
 
-- *new*: made by the factory now, or, past the first few of a large update, by the
-  cache's runner in batches, so that applying an update never stalls the event loop for
-  long (the update is whole at once all the same: a member that is not made yet is
-  simply not ready yet);
+- *new*: about to be made by the factory (again, after a backoff);
 - *pending*: its ``ready()`` is awaited;
 - *ready*: in the ready list;
 - *bound*: a call was just bound to it, and its ``ready()`` is awaited again, right away,
@@ -20,13 +17,15 @@ Readiness is per request, so an endpoint with only ``ready()`` is asked again af
 call. Where that wait runs decides what a plain endpoint costs, and nothing of it needs
 a task of its own unless it blocks:
 
-- right after a call is bound, the caller's task awaits the endpoint's ``ready()``
-  (`await_inline`) before it sends its request: a ``ready()`` that returns at once makes
-  the endpoint ready again before any other task runs, for nothing but a coroutine. One
-  that would wait is cancelled at its first cancel point and handed to the runner; the
-  member then goes to the runner after every call from then on;
-- the cache's `Runner` awaits the other waits one after another in one task, giving a
-  task of its own only to a wait that blocks.
+- when a call takes the last ready member, the caller's task awaits the endpoint's
+  ``ready()`` right away (`await_inline`), before it sends its request, in a cancel
+  scope entered first and cancelled the moment the wait would block: a ``ready()`` that
+  returns at once makes the endpoint ready again before any other task runs, for a
+  coroutine and a scope. One that would wait is cut short at its first cancel point and
+  handed to the runner; the member then goes to the runner after every call from then
+  on;
+- otherwise the pool's `Runner` awaits the wait, with others, one after another in one
+  task, giving a task of its own only to a wait that blocks.
 
 An endpoint with ``ready_nowait()`` stays in the ready list after a call and is asked
 again when it is picked; a ``trio.WouldBlock`` there makes it pending.
