@@ -23,6 +23,7 @@ from ._pool import EndpointStatistics as EndpointStatistics
 from ._pool import Lease as Lease
 from ._pool import Load as Load
 from ._pool import LoadTracker as LoadTracker
+from ._pool import OutlierDetection as OutlierDetection
 from ._pool import P2CPool as P2CPool
 from ._pool import PeakEwma as PeakEwma
 from ._pool import PendingRequests as PendingRequests
@@ -32,6 +33,7 @@ from ._pool import PoolMetrics as PoolMetrics
 from ._pool import PoolStatistics as PoolStatistics
 from ._pool import RandomPool as RandomPool
 from ._pool import RoundRobinPool as RoundRobinPool
+from ._pool import SlowStart as SlowStart
 from ._pool import apply_update as apply_update
 from ._queue import QUEUE_LATENCY_BUCKETS as QUEUE_LATENCY_BUCKETS
 from ._queue import PoolQueue as PoolQueue
@@ -63,6 +65,7 @@ __all__ = [
     "Lease",
     "Load",
     "LoadTracker",
+    "OutlierDetection",
     "P2CPool",
     "PeakEwma",
     "PendingRequests",
@@ -80,6 +83,7 @@ __all__ = [
     "Remove",
     "Reset",
     "RoundRobinPool",
+    "SlowStart",
     "Update",
     "apply_update",
     "open_pool_queue",

@@ -96,4 +96,6 @@ def test_a_class_the_library_makes_shows_no_constructor(package: griffe.Module) 
         "rng",
         "backoff",
         "metrics",
+        "outlier",
+        "slow_start",
     ]

@@ -59,12 +59,12 @@ def test_a_late_observation_moves_no_average() -> None:
 
 def test_pending_requests_counts_calls_in_flight() -> None:
     tracker = PendingRequests().tracker(0.0)
-    assert tracker.cost(0.0) == 0
+    assert tracker.cost(0.0) == 1, "in flight, plus one"
     tracker.start(0.0)
     tracker.start(0.0)
-    assert tracker.cost(1.0) == 2
+    assert tracker.cost(1.0) == 3
     tracker.end(0.0, 1.0, CallOutcome.FAILED)
-    assert tracker.cost(1.0) == 1
+    assert tracker.cost(1.0) == 2
 
 
 def test_load_arguments_are_checked() -> None:

@@ -11,6 +11,7 @@ Linkerd's ``pool/p2c``:
 - ``_policy``: the choice among ready members (P2C, round robin, random);
 - ``_call``, ``_bound``, ``_lease``: call accounting, ended exactly once;
 - ``_retire``: endpoints out of service drain, then close;
+- ``_health``: outlier ejection and slow start, for every policy;
 - ``_member``: one address of a pool; ``_load``: Peak-EWMA and pending requests;
 - ``_metrics``: the pool's Prometheus metrics.
 """
@@ -21,6 +22,8 @@ from ._balanced import EndpointStatistics as EndpointStatistics
 from ._balanced import PoolStatistics as PoolStatistics
 from ._bound import BoundCall as BoundCall
 from ._bound import CallOutcome as CallOutcome
+from ._health import OutlierDetection as OutlierDetection
+from ._health import SlowStart as SlowStart
 from ._lease import Lease as Lease
 from ._load import Load as Load
 from ._load import LoadTracker as LoadTracker

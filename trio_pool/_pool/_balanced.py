@@ -30,6 +30,7 @@ import trio
 from .._backoff import Backoff
 from .._update import _endpoint_pairs
 from ._call import CallAccounting, PoolCall
+from ._health import Health, OutlierDetection, SlowStart
 from ._load import Load
 from ._member import EndpointState, Member
 from ._membership import ABSENT, Membership
@@ -76,6 +77,9 @@ class PoolStatistics:
     """Endpoints out of service, waiting for their calls to end before they close."""
     last_error: BaseException | None = None
     """The last error an endpoint (or the factory) raised in readiness, if any."""
+    ejected: int = 0
+    """Endpoints out of the ready list as outliers (with ``outlier=``), whatever their
+    readiness."""
 
     def describe(self) -> str:
         """The counts in words, as errors and logs quote them."""
@@ -84,6 +88,8 @@ class PoolStatistics:
         parts = [f"{self.ready} ready", f"{self.pending} pending"]
         if self.backing_off:
             parts.append(f"{self.backing_off} backing off")
+        if self.ejected:
+            parts.append(f"{self.ejected} ejected")
         noun = "endpoint" if self.endpoints == 1 else "endpoints"
         described = f"{self.endpoints} {noun} ({', '.join(parts)})"
         if self.last_error is not None:
@@ -106,6 +112,10 @@ class EndpointStatistics:
     """Readiness failures in a row."""
     last_error: BaseException | None
     """The last error its endpoint raised in readiness, if any."""
+    ejected_until: float | None = None
+    """While it is ejected as an outlier: until when (Trio time); else ``None``."""
+    weight: float = 1.0
+    """Its slow-start weight now: below 1 while its share ramps up."""
 
 
 @attrs.define(eq=False, init=False)
@@ -128,6 +138,8 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
     _membership: Membership[Addr, T] = attrs.field(factory=Membership)
     _making: bool = False
     """Whether the runner has a job queued that makes planned members."""
+    _health: Health | None = None
+    _slow_start: SlowStart | None = None
     _selected: Member | None = None
     _selected_at: float = 0.0
     _updates: int = 0
@@ -142,6 +154,8 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
         rng: random.Random | None = None,
         backoff: Backoff | None = None,
         metrics: PoolMetrics | None = None,
+        outlier: OutlierDetection | None = None,
+        slow_start: SlowStart | None = None,
     ) -> None:
         if not callable(new_endpoint):
             raise TypeError(f"new_endpoint must be callable, got {new_endpoint!r}")
@@ -151,6 +165,10 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
             raise TypeError(
                 f"metrics must come from PoolMetricFamilies.labels(), got {type(metrics).__name__}"
             )
+        if outlier is not None and not isinstance(outlier, OutlierDetection):
+            raise TypeError(f"outlier must be an OutlierDetection, got {outlier!r}")
+        if slow_start is not None and not isinstance(slow_start, SlowStart):
+            raise TypeError(f"slow_start must be a SlowStart, got {slow_start!r}")
         # One runner for the pool's waits: readiness and closes alike.
         runner = Runner("trio_pool")
         retirer = Retirer(runner, CLOSE_GRACE)
@@ -162,9 +180,19 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
             rng if rng is not None else random.Random(),
             metrics,
         )
-        self.__attrs_init__(
-            load, policy, metrics, runner, cache, retirer, CallAccounting(cache, retirer)
-        )
+        accounting = CallAccounting(cache, retirer)
+        self.__attrs_init__(load, policy, metrics, runner, cache, retirer, accounting)
+        self._slow_start = slow_start
+        if outlier is not None:
+            self._health = Health(
+                outlier,
+                metrics,
+                self._membership.made.values,
+                self._membership.__len__,
+                cache.withhold,
+                cache.release,
+            )
+            accounting.observe = self._health.observe
 
     # -- membership -----------------------------------------------------------------------
 
@@ -196,18 +224,20 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
                     changed.append(entry)
         if not (leaving or unplanned or fresh or changed):
             return
+        # Slow start ramps up what joins a pool that keeps warm members, and nothing else.
+        warm = len(membership) - len(leaving) - len(unplanned) - len(changed) > 0
         for member in leaving:
             self._evict(member)
         for address in unplanned:
             membership.unplan(address)
         now = self._accounting.now()
         for address, target in changed:
-            self._join(address, target, now)  # rebuilt now, as a single Add would be
+            self._join(address, target, now, warm)  # rebuilt now, as a single Add would be
         for address, target in fresh[:_MAKE_AT_ONCE]:
-            self._join(address, target, now)
+            self._join(address, target, now, warm)
         if len(fresh) > _MAKE_AT_ONCE:
             # Members of the pool from now on; their records are made over the next ticks.
-            membership.plan(now, fresh[_MAKE_AT_ONCE:])
+            membership.plan(now, fresh[_MAKE_AT_ONCE:], warm)
             logger.debug("%d endpoints added, to be made in batches", len(fresh) - _MAKE_AT_ONCE)
             if not self._making:
                 self._making = True
@@ -218,9 +248,11 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
     def add_endpoint(self, address: Addr, target: T) -> None:
         """Add an endpoint, or rebuild it if ``address`` is present with another target."""
         # An unhashable address raises TypeError here, before anything changes.
-        if _same(self._membership.target_of(address), target):
+        current = self._membership.target_of(address)
+        if _same(current, target):
             return
-        self._join(address, target, self._accounting.now())
+        warm = len(self._membership) - (current is not ABSENT) > 0
+        self._join(address, target, self._accounting.now(), warm)
         self._changed()
         self._metrics.updates_add.inc()
 
@@ -234,7 +266,7 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
         self._changed()
         self._metrics.updates_remove.inc()
 
-    def _join(self, address: Addr, target: T, now: float) -> None:
+    def _join(self, address: Addr, target: T, now: float, warm: bool) -> None:
         membership = self._membership
         old = membership.made.get(address)
         if old is not None:
@@ -244,14 +276,23 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
             membership.unplan(address)
             logger.debug("endpoint %r added", address)
         member = Member(address, target, self._load.tracker(now), now)
+        self._ramp(member, now, warm)
         membership.made[address] = member
         self._cache.join(member)
+
+    def _ramp(self, member: Member, joined: float, warm: bool) -> None:
+        # Slow start: a member that joins a pool with warm members ramps up; the pool's
+        # first members do not, as there is no one else to take the load.
+        if self._slow_start is not None and warm:
+            member.ramp_until = joined + self._slow_start.window
 
     def _evict(self, member: Member) -> None:
         del self._membership.made[member.address]
         logger.debug("endpoint %r evicted", member.address)
         if self._selected is member:
             self._selected = None
+        if self._health is not None:
+            self._health.forget(member)
         self._cache.leave(member)
 
     def _changed(self) -> None:
@@ -271,8 +312,9 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
 
     async def _make_planned(self) -> None:
         made, tracker, join = self._membership.made, self._load.tracker, self._cache.join
-        for address, target, joined in self._membership.take_planned(_MAKE_AT_ONCE):
+        for address, target, joined, warm in self._membership.take_planned(_MAKE_AT_ONCE):
             member = made[address] = Member(address, target, tracker(joined), joined)
+            self._ramp(member, joined, warm)
             join(member)
         if self._membership.planned:
             # The next batch after the jobs this one queued: readiness goes first.
@@ -291,6 +333,8 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._runner.run, name="trio_pool runner")
                 nursery.start_soon(self._cache.run, name="trio_pool backoff")
+                if self._health is not None:
+                    nursery.start_soon(self._health.run, name="trio_pool outliers")
         finally:
             self._driving = False
         raise AssertionError("unreachable: the pool's tasks returned")
@@ -359,11 +403,13 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
             updates=self._updates,
             draining=self._retirer.draining,
             last_error=cache.last_error,
+            ejected=self._health.ejected if self._health is not None else 0,
         )
 
     def endpoint_statistics(self) -> tuple[EndpointStatistics, ...]:
         """A snapshot of each endpoint: state, load, calls in flight, failures."""
         now = trio.current_time()
+        slow_start = self._slow_start
         made = [
             EndpointStatistics(
                 address=member.address,
@@ -373,6 +419,12 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
                 in_flight=member.calls,
                 failures=member.failures,
                 last_error=member.last_error,
+                ejected_until=member.ejected_until if member.ejected else None,
+                weight=(
+                    slow_start.weight(now - member.joined)
+                    if slow_start is not None and member.ramp_until > now
+                    else 1.0
+                ),
             )
             for member in self._membership.made.values()
         ]

@@ -53,6 +53,8 @@ class CallAccounting:
 
     _cache: ReadyCache
     _retirer: Retirer
+    observe: Callable[[Member, bool, float], None] = lambda member, failed, now: None
+    """Told each call's end on a member, and whether it failed (outlier detection)."""
     in_flight: int = 0
     """Calls bound and not yet ended, leases included."""
     now: Callable[[], float] = trio.current_time
@@ -85,6 +87,8 @@ class CallAccounting:
     ) -> None:
         """A call bound at ``started`` to ``member``'s ``endpoint`` ended."""
         member.load.end(started, answered, outcome)
+        if outcome is OK or outcome is FAILED:  # a cancelled or dropped call says nothing
+            self.observe(member, outcome is FAILED, answered)
         self.in_flight -= 1
         if member.endpoint is endpoint:
             member.calls -= 1

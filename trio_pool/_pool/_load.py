@@ -67,7 +67,12 @@ class Load(Protocol):
 
 @attrs.frozen
 class PendingRequests:
-    """Load = requests in flight on the endpoint."""
+    """Load = requests in flight on the endpoint, plus one.
+
+    The one makes an idle endpoint's cost positive, as Peak-EWMA's factor
+    ``(in flight + 1)`` does, so that a slow-start weight can divide it (Envoy's
+    least-request ``weight / (active + 1)``); it changes no comparison.
+    """
 
     def tracker(self, now: float) -> LoadTracker:
         return _PendingTracker()
@@ -80,7 +85,7 @@ class _PendingTracker:
         self.in_flight = 0
 
     def cost(self, now: float) -> float:
-        return float(self.in_flight)
+        return float(self.in_flight + 1)
 
     def start(self, now: float) -> None:
         self.in_flight += 1

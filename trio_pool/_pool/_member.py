@@ -69,3 +69,14 @@ class Member:
     """The cancel scope of its readiness wait, while one blocks."""
     last_error: BaseException | None = None
     """The last error its endpoint raised in readiness (or its factory), if any."""
+    withheld: bool = False
+    """Kept out of the ready list whatever its readiness (an ejected outlier)."""
+    ramp_until: float = 0.0
+    """Slow start: until when its share ramps up (0: not slowed)."""
+    # Outlier detection's counts (see Health).
+    consecutive_failures: int = 0
+    interval_calls: int = 0
+    interval_failures: int = 0
+    multiplier: int = 0
+    ejected: bool = False
+    ejected_until: float = 0.0

@@ -41,7 +41,7 @@ class Membership(Generic[Addr, T]):
     # Planned addresses in the order they joined, by batch (one per update): an address
     # that left the plan, or joined it again in a later batch, is skipped when its turn
     # comes in this one.
-    _batches: deque[tuple[int, float, list[tuple[Addr, T]]]] = attrs.field(factory=deque)
+    _batches: deque[tuple[int, float, list[tuple[Addr, T]], bool]] = attrs.field(factory=deque)
     _batch_of: dict[Addr, int] = attrs.field(factory=dict)
     _batch_count: int = 0
     _cursor: int = 0
@@ -56,28 +56,28 @@ class Membership(Generic[Addr, T]):
             return member.target
         return self.planned.get(address, _ABSENT)
 
-    def plan(self, joined: float, entries: list[tuple[Addr, T]]) -> None:
-        """Plan ``entries``, which joined at ``joined``, to be made later (the list is
-        kept, not copied)."""
+    def plan(self, joined: float, entries: list[tuple[Addr, T]], warm: bool) -> None:
+        """Plan ``entries``, which joined at ``joined`` a pool that was ``warm`` or not,
+        to be made later (the list is kept, not copied)."""
         self._batch_count += 1
         batch = self._batch_count
         planned, batch_of = self.planned, self._batch_of
         for address, target in entries:
             planned[address] = target
             batch_of[address] = batch
-        self._batches.append((batch, joined, entries))
+        self._batches.append((batch, joined, entries, warm))
 
     def unplan(self, address: Addr) -> bool:
         """Take ``address`` out of the plan; whether it was in it."""
         self._batch_of.pop(address, None)
         return self.planned.pop(address, _ABSENT) is not _ABSENT
 
-    def take_planned(self, count: int) -> Iterator[tuple[Addr, T, float]]:
+    def take_planned(self, count: int) -> Iterator[tuple[Addr, T, float, bool]]:
         """Up to ``count`` planned members, in order, each taken out of the plan:
-        ``(address, target, joined)``."""
+        ``(address, target, joined, warm)``."""
         planned, batches, batch_of = self.planned, self._batches, self._batch_of
         while count and batches:
-            batch, joined, entries = batches[0]
+            batch, joined, entries, warm = batches[0]
             while count and self._cursor < len(entries):
                 address = entries[self._cursor][0]
                 self._cursor += 1
@@ -85,7 +85,7 @@ class Membership(Generic[Addr, T]):
                     continue  # left the plan, or its turn is in a later batch
                 del batch_of[address]
                 count -= 1
-                yield address, planned.pop(address), joined
+                yield address, planned.pop(address), joined, warm
             if self._cursor == len(entries):
                 batches.popleft()
                 self._cursor = 0

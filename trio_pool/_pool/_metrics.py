@@ -32,6 +32,10 @@ class PoolMetrics:
     """Removes of an endpoint the pool held."""
     endpoint_failures: CounterLike
     """Endpoints whose readiness failed (each then backs off and is re-created)."""
+    ejections: CounterLike = disabled
+    """Endpoints ejected as outliers."""
+    ejected: GaugeLike = disabled
+    """Endpoints out as outliers now."""
 
     @classmethod
     def disabled(cls) -> PoolMetrics:
@@ -52,6 +56,8 @@ class PoolMetricFamilies:
     endpoints: Family[Any]
     updates: Family[Any]
     endpoint_failures: Family[Any]
+    ejections: Family[Any]
+    ejected: Family[Any]
     labelnames: tuple[str, ...] = ()
 
     @classmethod
@@ -62,8 +68,9 @@ class PoolMetricFamilies:
         prefix: str = "trio_pool",
         labelnames: Sequence[str] = (),
     ) -> PoolMetricFamilies:
-        """Create ``{prefix}_endpoints``, ``{prefix}_updates_total{op}`` and
-        ``{prefix}_endpoint_failures_total`` on ``registry``."""
+        """Create ``{prefix}_endpoints``, ``{prefix}_updates_total{op}``,
+        ``{prefix}_endpoint_failures_total``, ``{prefix}_endpoint_ejections_total`` and
+        ``{prefix}_endpoints_ejected`` on ``registry``."""
         names = tuple(labelnames)
         if "op" in names:
             raise ValueError("the label name 'op' is taken by the updates counter")
@@ -81,6 +88,15 @@ class PoolMetricFamilies:
                 "Endpoints whose readiness failed",
                 names,
             ),
+            ejections=counter_family(
+                registry,
+                f"{prefix}_endpoint_ejections",
+                "Endpoints ejected as outliers",
+                names,
+            ),
+            ejected=gauge_family(
+                registry, f"{prefix}_endpoints_ejected", "Endpoints out as outliers now", names
+            ),
             labelnames=names,
         )
 
@@ -92,4 +108,6 @@ class PoolMetricFamilies:
             updates_add=self.updates.labels(**labelvalues, op="add"),
             updates_remove=self.updates.labels(**labelvalues, op="remove"),
             endpoint_failures=self.endpoint_failures.labels(**labelvalues),
+            ejections=self.ejections.labels(**labelvalues),
+            ejected=self.ejected.labels(**labelvalues),
         )

@@ -13,6 +13,9 @@ size, and randomness comes from the ``random.Random`` the pool was given.
   changes as endpoints come and go, so the order is fair over time rather than a fixed
   cycle of addresses.
 - `UniformRandom`: one ready member, uniformly at random.
+
+With `SlowStart`, a member still ramping up weighs less: P2C divides its cost by its
+weight; round robin and random pass it by with probability ``1 - weight``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Protocol
 
 import attrs
 
+from ._health import SlowStart
 from ._member import Member
 
 __all__ = ["Policy", "PowerOfTwoChoices", "RoundRobin", "UniformRandom", "distinct_pair"]
@@ -45,9 +49,11 @@ def distinct_pair(rng: random.Random, n: int) -> tuple[int, int]:
 
 @attrs.define(eq=False)
 class PowerOfTwoChoices:
-    """The lower load of two distinct random ready members."""
+    """The lower load of two distinct random ready members (divided by their slow-start
+    weight, for members still ramping up)."""
 
     _rng: random.Random
+    _slow_start: SlowStart | None = None
 
     def choose(self, ready: Sequence[Member], now: float) -> Member:
         n = len(ready)
@@ -59,25 +65,58 @@ class PowerOfTwoChoices:
         if second >= first:
             second += 1
         a, b = ready[first], ready[second]
-        return a if a.load.cost(now) <= b.load.cost(now) else b
+        cost_a, cost_b = a.load.cost(now), b.load.cost(now)
+        slow_start = self._slow_start
+        if slow_start is not None:
+            if a.ramp_until > now:
+                cost_a /= slow_start.weight(now - a.joined)
+            if b.ramp_until > now:
+                cost_b /= slow_start.weight(now - b.joined)
+        return a if cost_a <= cost_b else b
 
 
 @attrs.define(eq=False)
 class RoundRobin:
-    """Each choice the next ready member in turn."""
+    """Each choice the next ready member in turn (passing a ramping member by with
+    probability ``1 - weight``)."""
 
+    _rng: random.Random
+    _slow_start: SlowStart | None = None
     _cursor: int = 0
 
     def choose(self, ready: Sequence[Member], now: float) -> Member:
-        self._cursor = cursor = (self._cursor + 1) % len(ready)
-        return ready[cursor]
+        n = len(ready)
+        for _ in range(_TRIES):
+            self._cursor = cursor = (self._cursor + 1) % n
+            member = ready[cursor]
+            if _accepted(member, now, self._slow_start, self._rng):
+                return member
+        return member
 
 
 @attrs.define(eq=False)
 class UniformRandom:
-    """Each choice one ready member, uniformly at random."""
+    """Each choice one ready member, uniformly at random (passing a ramping member by
+    with probability ``1 - weight``)."""
 
     _rng: random.Random
+    _slow_start: SlowStart | None = None
 
     def choose(self, ready: Sequence[Member], now: float) -> Member:
-        return ready[int(self._rng.random() * len(ready))]
+        random_ = self._rng.random
+        for _ in range(_TRIES):
+            member = ready[int(random_() * len(ready))]
+            if _accepted(member, now, self._slow_start, self._rng):
+                return member
+        return member
+
+
+# How many members a weighted choice passes by at most before it takes the last one:
+# when every member ramps up (all new), someone must take the call all the same.
+_TRIES = 8
+
+
+def _accepted(member: Member, now: float, slow_start: SlowStart | None, rng: random.Random) -> bool:
+    if slow_start is None or member.ramp_until <= now:
+        return True
+    return rng.random() < slow_start.weight(now - member.joined)

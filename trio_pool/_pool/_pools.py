@@ -16,6 +16,7 @@ import attrs
 
 from .._backoff import Backoff
 from ._balanced import BalancedPool
+from ._health import OutlierDetection, SlowStart
 from ._load import Load, PeakEwma, PendingRequests
 from ._metrics import PoolMetrics
 from ._policy import PowerOfTwoChoices, RoundRobin, UniformRandom
@@ -40,6 +41,8 @@ class P2CPool(BalancedPool[Addr, T, Req, Rsp]):
         rng: the source of randomness (picks and backoff jitter), for reproducible runs.
         backoff: how long a failed endpoint waits before it is made anew.
         metrics: children of `PoolMetricFamilies.labels`, or ``None``.
+        outlier: `OutlierDetection` to eject endpoints that fail too often, or ``None``.
+        slow_start: `SlowStart` to ramp up the share of endpoints that join, or ``None``.
     """
 
     def __init__(
@@ -50,15 +53,19 @@ class P2CPool(BalancedPool[Addr, T, Req, Rsp]):
         rng: random.Random | None = None,
         backoff: Backoff | None = None,
         metrics: PoolMetrics | None = None,
+        outlier: OutlierDetection | None = None,
+        slow_start: SlowStart | None = None,
     ) -> None:
         rng = rng if rng is not None else random.Random()
         super().__init__(
             new_endpoint,
-            PowerOfTwoChoices(rng),
+            PowerOfTwoChoices(rng, slow_start),
             load=load if load is not None else PeakEwma(),
             rng=rng,
             backoff=backoff,
             metrics=metrics,
+            outlier=outlier,
+            slow_start=slow_start,
         )
 
 
@@ -68,7 +75,7 @@ class RoundRobinPool(BalancedPool[Addr, T, Req, Rsp]):
 
     The turn follows the ready list, which changes as endpoints come and go, so the order
     is fair over time rather than a fixed cycle of addresses. Arguments as `P2CPool`,
-    without ``load``.
+    without ``load`` (``rng`` decides whether slow start passes a new endpoint by).
     """
 
     def __init__(
@@ -78,14 +85,19 @@ class RoundRobinPool(BalancedPool[Addr, T, Req, Rsp]):
         rng: random.Random | None = None,
         backoff: Backoff | None = None,
         metrics: PoolMetrics | None = None,
+        outlier: OutlierDetection | None = None,
+        slow_start: SlowStart | None = None,
     ) -> None:
+        rng = rng if rng is not None else random.Random()
         super().__init__(
             new_endpoint,
-            RoundRobin(),
+            RoundRobin(rng, slow_start),
             load=PendingRequests(),
             rng=rng,
             backoff=backoff,
             metrics=metrics,
+            outlier=outlier,
+            slow_start=slow_start,
         )
 
 
@@ -103,13 +115,17 @@ class RandomPool(BalancedPool[Addr, T, Req, Rsp]):
         rng: random.Random | None = None,
         backoff: Backoff | None = None,
         metrics: PoolMetrics | None = None,
+        outlier: OutlierDetection | None = None,
+        slow_start: SlowStart | None = None,
     ) -> None:
         rng = rng if rng is not None else random.Random()
         super().__init__(
             new_endpoint,
-            UniformRandom(rng),
+            UniformRandom(rng, slow_start),
             load=PendingRequests(),
             rng=rng,
             backoff=backoff,
             metrics=metrics,
+            outlier=outlier,
+            slow_start=slow_start,
         )

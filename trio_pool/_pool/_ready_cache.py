@@ -202,6 +202,18 @@ class ReadyCache:
         else:
             self._set_ready(member)
 
+    def withhold(self, member: Member) -> None:
+        """Keep ``member`` out of the ready list, whatever its readiness, until released."""
+        member.withheld = True
+        if member.index >= 0:
+            self._remove_ready(member)
+
+    def release(self, member: Member) -> None:
+        """Undo `withhold`: a ready member is listed again at once."""
+        member.withheld = False
+        if member.state is READY and member.index < 0:
+            self._list(member)
+
     def rearm_later(self, member: Member, endpoint: Any) -> None:
         """The caller will not `rearm` (its call was dropped): the runner does instead."""
         if member.state is BOUND and member.endpoint is endpoint:
@@ -306,6 +318,10 @@ class ReadyCache:
         self.pending -= 1
         member.state = READY
         member.failures = 0
+        if not member.withheld:
+            self._list(member)
+
+    def _list(self, member: Member) -> None:
         member.index = len(self.ready)
         self.ready.append(member)
         if self._waiters:
@@ -324,7 +340,8 @@ class ReadyCache:
     def _leave_state(self, member: Member) -> None:
         state = member.state
         if state is READY:
-            self._remove_ready(member)
+            if member.index >= 0:
+                self._remove_ready(member)
         elif state is BACKING_OFF:
             self.backing_off -= 1
         elif state is not EVICTED:
