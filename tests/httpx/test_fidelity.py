@@ -145,7 +145,8 @@ async def test_no_reachable_endpoint_is_a_connect_error_naming_the_authority_and
         assert isinstance(error.__cause__.__cause__, Exception), "the last endpoint error"
         assert error.request.url == "http://api.test/"
         (statistics,) = transport.statistics().authorities
-        assert statistics.queue is not None and statistics.queue.is_failfast
+        assert statistics.queue is not None
+        assert statistics.queue.is_failfast
 
 
 # -- messages that say what to do -----------------------------------------------------------
@@ -217,12 +218,12 @@ async def test_proxy_environment_variables_are_bypassed_as_documented(
     # As with any transport passed to httpx: the balanced transport dials the endpoints.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
-    async with open_backends(Backend("a")) as (a,):
-        async with (
-            open_balanced_transport(Resolver({"api.test:80": [a.address]})) as transport,
-            httpx.AsyncClient(transport=transport) as client,
-        ):
-            assert (await client.get("http://api.test/")).text == "a"
+    async with (
+        open_backends(Backend("a")) as (a,),
+        open_balanced_transport(Resolver({"api.test:80": [a.address]})) as transport,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        assert (await client.get("http://api.test/")).text == "a"
 
 
 # -- statistics -----------------------------------------------------------------------------
@@ -254,10 +255,13 @@ async def test_statistics_show_each_authoritys_queue_and_endpoints() -> None:
                 ]
                 assert statistics.active == 1, "the open stream"
                 plain = statistics.get("http://api.test:80")
-                assert plain is not None and plain is statistics.get("api.test:80")
+                assert plain is not None
+                assert plain is statistics.get("api.test:80")
                 assert plain.active == 1
-                assert plain.queue is not None and plain.queue.pending == 0
-                assert plain.pool is not None and plain.pool.endpoints == 2
+                assert plain.queue is not None
+                assert plain.queue.pending == 0
+                assert plain.pool is not None
+                assert plain.pool.endpoints == 2
                 assert plain.pool.in_flight == 1
                 by_address = {e.address: e for e in plain.endpoints}
                 assert set(by_address) == {a.address, b.address}
@@ -267,7 +271,7 @@ async def test_statistics_show_each_authoritys_queue_and_endpoints() -> None:
                 assert all(e.state is trio_pool.EndpointState.READY for e in plain.endpoints)
 
                 tls = statistics.get(Authority("https", "api.test"))
-                assert tls is not None and tls.pool is not None
+                assert tls is not None
                 # Its failure is learnt from its request, and acted on when it is next
                 # picked: its state may still read ready.
                 assert [e.address for e in tls.endpoints] == [dead]
