@@ -276,6 +276,16 @@ async def test_statistics_show_each_authoritys_queue_and_endpoints() -> None:
                 # picked: its state may still read ready.
                 assert [e.address for e in tls.endpoints] == [dead]
                 assert statistics.get("nowhere.test:80") is None
+                table = statistics.authorities
+                assert table["api.test:443"] is tls
+                assert table[Authority("http", "api.test")] is plain
+                assert table[0] is plain
+                assert table.find("other.test:8080") is not None
+                assert table.find("nowhere.test:80") is None
+                assert table.__contains__("http://other.test:8080"), "`in` looks up too"
+                assert plain in table
+                with pytest.raises(KeyError):
+                    table["nowhere.test:80"]
                 await streamed.aread()
             assert transport.statistics().active == 0
 

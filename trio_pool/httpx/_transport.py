@@ -8,7 +8,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import Any, SupportsIndex, TypeAlias, overload
 
 import attrs
 import httpx
@@ -75,12 +75,52 @@ class AuthorityStatistics:
     last error (empty for a pool without ``endpoint_statistics()``)."""
 
 
+class AuthorityTable(tuple[AuthorityStatistics, ...]):
+    """The authorities of `TransportStatistics`: a tuple, that is also looked up by
+    authority: ``authorities["api.test:443"]`` (its ``str()``), ``authorities[
+    "https://api.test:443"]`` (its origin) or ``authorities[Authority(...)]``, and
+    ``"api.test:443" in authorities``."""
+
+    __slots__ = ()
+
+    def find(self, key: Authority | str) -> AuthorityStatistics | None:
+        """The statistics of the authority ``key`` names, or ``None``."""
+        for statistics in self:
+            authority = statistics.authority
+            if key == authority or key == str(authority) or key == authority.origin:
+                return statistics
+        return None
+
+    @overload
+    def __getitem__(self, key: SupportsIndex) -> AuthorityStatistics: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> tuple[AuthorityStatistics, ...]: ...
+
+    @overload
+    def __getitem__(self, key: Authority | str) -> AuthorityStatistics: ...
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, Authority | str):
+            found = self.find(key)
+            if found is None:
+                raise KeyError(key)
+            return found
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, Authority | str):
+            return self.find(key) is not None
+        return super().__contains__(key)
+
+
 @attrs.frozen
 class TransportStatistics:
     """A snapshot of a balanced transport, from `BalancedTransport.statistics`."""
 
-    authorities: tuple[AuthorityStatistics, ...]
-    """The authorities that have a balancer now, sorted by host, port and scheme."""
+    authorities: AuthorityTable
+    """The authorities that have a balancer now, sorted by host, port and scheme; look
+    one up by its ``str()`` or its origin: ``authorities["api.test:443"]``."""
 
     @property
     def active(self) -> int:
@@ -91,13 +131,8 @@ class TransportStatistics:
     def get(self, authority: Authority | str) -> AuthorityStatistics | None:
         """The statistics of ``authority``: an `Authority`, its ``str()``
         (``"api.test:443"``) or its origin (``"https://api.test:443"``); ``None`` if
-        it has no balancer now (or, for a ``str()`` that two schemes share, the first)."""
-        for statistics in self.authorities:
-            if authority in (statistics.authority, str(statistics.authority)):
-                return statistics
-            if authority == statistics.authority.origin:
-                return statistics
-        return None
+        it has no balancer now (for a ``str()`` that two schemes share, the first)."""
+        return self.authorities.find(authority)
 
 
 @attrs.define(eq=False)
@@ -259,7 +294,7 @@ class BalancedTransport(httpx.AsyncBaseTransport):
     def statistics(self) -> TransportStatistics:
         """A snapshot of the transport: each authority's queue and endpoints."""
         return TransportStatistics(
-            authorities=tuple(
+            authorities=AuthorityTable(
                 _authority_statistics(balancer)
                 for _, balancer in sorted(
                     self._balancers.items(),
