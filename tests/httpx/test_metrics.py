@@ -306,3 +306,32 @@ async def test_a_custom_pool_counts_in_the_transports_metrics() -> None:
     ):
         await client.get("http://api.test/")
         assert value(registry, "trio_pool_endpoints", authority="api.test:80") == 1
+
+
+async def test_watching_discovery_for_metrics_keeps_who_closes_what(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # With metrics, the transport watches each update on its way to the pool; what the
+    # queue would close without the watch (a generator) it still closes, and what it
+    # would leave to its owner (a memory channel) it still leaves.
+    closed: list[str] = []
+
+    async def generator() -> AsyncIterator[Update]:
+        try:
+            yield Reset([])
+            await trio.sleep_forever()
+        finally:
+            closed.append("generator")
+
+    send, receive = trio.open_memory_channel[Update](math.inf)
+    send.send_nowait(Reset([]))
+    resolve = {"gen.test:80": generator(), "chan.test:80": receive}
+    async with open_balanced_transport(
+        resolve, metrics=TransportMetricFamilies.register(CollectorRegistry()), failfast_timeout=1
+    ) as transport:
+        for authority in ("gen.test", "chan.test"):
+            with pytest.raises(httpx.ConnectError):
+                await transport.handle_async_request(httpx.Request("GET", f"http://{authority}/"))
+    assert closed == ["generator"]
+    send.send_nowait(Reset([]))  # the channel is still open: its owner closes it
+    await receive.aclose()

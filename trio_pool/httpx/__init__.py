@@ -36,6 +36,7 @@ from ._metrics import EndpointMetrics as EndpointMetrics
 from ._metrics import TransportMetricFamilies as TransportMetricFamilies
 from ._metrics import TransportMetrics as TransportMetrics
 from ._transport import AuthorityStatistics as AuthorityStatistics
+from ._transport import AuthorityTable as AuthorityTable
 from ._transport import BalancedTransport as BalancedTransport
 from ._transport import NewEndpoint as NewEndpoint
 from ._transport import NewPool as NewPool
@@ -47,6 +48,7 @@ __all__ = [
     "Address",
     "Authority",
     "AuthorityStatistics",
+    "AuthorityTable",
     "BalancedTransport",
     "BalancerClosedError",
     "BalancerError",

@@ -31,6 +31,7 @@ from ._stream import ReleasingStream
 
 __all__ = [
     "AuthorityStatistics",
+    "AuthorityTable",
     "BalancedTransport",
     "NewEndpoint",
     "NewPool",
