@@ -20,12 +20,19 @@ With many tasks, httpx's own connection pool costs more per request the more
 connections it holds, and the balanced transport spreads them over one pool per
 backend: expect a ratio above 1 there.
 
+With ``--in-process``, no socket is involved: every contender answers from an
+``httpx.MockTransport`` (the balanced ones with their endpoints' connection pools swapped
+for it), so the figure is the transport's own cost per request, in CPU time, which a
+busy machine disturbs far less than a loopback round trip.
+
     ./dev python benchmarks/bench_httpx.py [--requests N] [--concurrency C,C] [--rounds R]
+    ./dev python benchmarks/bench_httpx.py --in-process [--requests N] [--rounds R]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import subprocess
 import sys
@@ -40,7 +47,7 @@ from _common import report
 from prometheus_client import CollectorRegistry
 
 import trio_pool
-from trio_pool.httpx import TransportMetricFamilies, open_balanced_transport
+from trio_pool.httpx import NewEndpoint, TransportMetricFamilies, open_balanced_transport
 
 BACKENDS = 3
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
@@ -173,6 +180,49 @@ async def compare(ports: list[int], concurrency: int, args: argparse.Namespace) 
     }
 
 
+def _mock_answer(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, content=b"ok")
+
+
+def _over_mock(new_endpoint: NewEndpoint) -> trio_pool.P2CPool[Any, Any, Any, Any]:
+    """The transport's own pool, over endpoints whose connection pool is a MockTransport."""
+
+    def make(address: Any, target: Any) -> Any:
+        endpoint = new_endpoint(address, target)
+        endpoint._transport = httpx.MockTransport(_mock_answer)
+        return endpoint
+
+    return trio_pool.P2CPool(make, load=trio_pool.PeakEwma(), metrics=new_endpoint.pool_metrics)
+
+
+async def in_process(args: argparse.Namespace) -> dict[str, float]:
+    """Seconds of CPU per request of each contender, best round, all over MockTransport."""
+    ports = [1, 2, 3]
+    registry = CollectorRegistry()
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(_mock_answer)) as plain,
+        open_balanced_transport(partial(static, ports), new_pool=_over_mock) as transport,
+        httpx.AsyncClient(transport=transport) as balanced,
+        open_balanced_transport(
+            partial(static, ports),
+            new_pool=_over_mock,
+            metrics=TransportMetricFamilies.register(registry),
+        ) as metered_transport,
+        httpx.AsyncClient(transport=metered_transport) as metered,
+    ):
+        clients = {"plain": plain, "balanced": balanced, "metered": metered}
+        best = dict.fromkeys(clients, math.inf)
+        for round_ in range(args.rounds + 1):
+            for name, client in clients.items():
+                start = time.process_time()
+                for _ in range(args.requests):
+                    await client.get("http://bench.test/")
+                spent = (time.process_time() - start) / args.requests
+                if round_:  # the first round warms up
+                    best[name] = min(best[name], spent)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1600, help="requests per round")
@@ -183,10 +233,23 @@ def main() -> None:
         help="concurrent tasks, a comma-separated list",
     )
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument(
+        "--in-process", action="store_true", help="no sockets: the transport's own CPU cost"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         trio.run(_serve)
+        return
+    if args.in_process:
+        cpu = trio.run(in_process, args)
+        measured: dict[str, Any] = {"requests_per_round": args.requests, "rounds": args.rounds}
+        for name, spent in cpu.items():
+            added = spent - cpu["plain"]
+            print(f"in process, {name}: {spent * 1e6:.1f} us CPU a request, {added * 1e6:+.1f} us")
+            measured[f"in_process_{name}_us"] = round(spent * 1e6, 1)
+            measured[f"in_process_{name}_added_us"] = round(added * 1e6, 1)
+        report("httpx_in_process", measured)
         return
 
     process, ports = start_backends()

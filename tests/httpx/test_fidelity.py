@@ -19,6 +19,7 @@ from trio_pool.httpx import (
     Authority,
     BalancerFailFastError,
     BalancerPoolTimeout,
+    NewEndpoint,
     open_balanced_transport,
 )
 
@@ -330,3 +331,29 @@ async def test_one_one_shot_stream_cannot_feed_two_authorities(
             await client.get("http://api.test:8080/")
         with pytest.raises(TypeError, match="one-shot stream that already feeds"):
             await client.get("https://api.test:8080/")
+
+
+async def test_responses_closed_as_they_are_made_end_their_accounting() -> None:
+    # Endpoints whose connection pool answers with responses built from content=
+    # (a MockTransport, say): nothing stays counted once the request is done.
+    made: list[trio_pool.P2CPool[Any, Any, Any, Any]] = []
+
+    def over_mock(new_endpoint: NewEndpoint) -> trio_pool.P2CPool[Any, Any, Any, Any]:
+        def make(address: Any, target: Any) -> Any:
+            endpoint = new_endpoint(address, target)
+            endpoint._transport = httpx.MockTransport(lambda r: httpx.Response(200, text="m"))
+            return endpoint
+
+        made.append(trio_pool.P2CPool(make))
+        return made[-1]
+
+    async with (
+        open_balanced_transport(
+            Resolver({"api.test:80": [("10.0.0.1", 80)]}), new_pool=over_mock
+        ) as t,
+        httpx.AsyncClient(transport=t) as client,
+    ):
+        for _ in range(3):
+            assert (await client.get("http://api.test/")).text == "m"
+        assert t.statistics().active == 0
+        assert made[0].statistics().in_flight == 0

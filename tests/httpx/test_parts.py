@@ -350,3 +350,13 @@ def test_an_address_must_be_host_and_port(address: Any) -> None:
 def test_an_address_needs_a_host_and_a_valid_port(address: Any) -> None:
     with pytest.raises(ValueError, match="1-65535"):
         EndpointFactory(OPTIONS)(address, None)
+
+
+async def test_a_response_closed_as_it_is_made_releases_at_once() -> None:
+    # httpx reads and closes a response built from content= as it is made, and never
+    # closes it again: waiting for its close would keep the call counted for good.
+    endpoint, _ = endpoint_over(lambda request: httpx.Response(200, content=b"ok"))
+    lease = Lease()
+    response = await endpoint.call_leased(httpx.Request("GET", "http://api.test/"), lease)
+    assert response.is_closed
+    assert lease.released

@@ -31,7 +31,7 @@ from .._pool import Lease, PoolMetrics
 from ._authority import Authority
 from ._metrics import AuthorityMeter, EndpointMetrics
 from ._retry_after import retry_after_delay
-from ._stream import ReleasingStream
+from ._stream import release_when_closed
 from ._url import UrlRewriter
 
 __all__ = ["Address", "EndpointFactory", "EndpointOptions", "HttpEndpoint"]
@@ -246,11 +246,10 @@ class HttpEndpoint:
             if lease is not None:
                 # An error answered quickly must not make the endpoint look fast.
                 lease.failed = True
-        assert isinstance(response.stream, httpx.AsyncByteStream)
         if metrics.in_flight is not disabled:
-            response.stream = ReleasingStream(response.stream, _Done(metrics.in_flight, lease))
+            release_when_closed(response, _Done(metrics.in_flight, lease))
         elif lease is not None:
-            response.stream = ReleasingStream(response.stream, lease.release)
+            release_when_closed(response, lease.release)
         return response
 
     def _is_failure(self, response: httpx.Response) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 import attrs
 import httpx
 
-__all__ = ["ReleasingStream"]
+__all__ = ["ReleasingStream", "release_when_closed"]
 
 
 @attrs.define(eq=False, slots=True)
@@ -34,3 +34,14 @@ class ReleasingStream(httpx.AsyncByteStream):
             on_close, self._on_close = self._on_close, None
             if on_close is not None:
                 on_close()
+
+
+def release_when_closed(response: httpx.Response, on_close: Callable[[], None]) -> None:
+    """Run ``on_close`` once ``response`` is closed: when its body is closed, or now if it
+    is closed already (a response built from ``content=``, which httpx reads and closes
+    as it is made, is never closed again)."""
+    if response.is_closed:
+        on_close()
+        return
+    assert isinstance(response.stream, httpx.AsyncByteStream)
+    response.stream = ReleasingStream(response.stream, on_close)

@@ -27,7 +27,7 @@ from ._endpoint import Address, EndpointFactory, EndpointOptions
 from ._errors import BalancerClosedError, map_pool_error
 from ._metrics import TransportMeter, TransportMetricFamilies, TransportMetrics
 from ._proxy import check_client_proxies
-from ._stream import ReleasingStream
+from ._stream import release_when_closed
 
 __all__ = [
     "AuthorityStatistics",
@@ -191,8 +191,7 @@ class BalancedTransport(httpx.AsyncBaseTransport):
         except BaseException:
             balancer.exit()
             raise
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = ReleasingStream(response.stream, balancer.exit)
+        release_when_closed(response, balancer.exit)
         return response
 
     async def _send(
