@@ -360,3 +360,12 @@ async def test_a_response_closed_as_it_is_made_releases_at_once() -> None:
     response = await endpoint.call_leased(httpx.Request("GET", "http://api.test/"), lease)
     assert response.is_closed
     assert lease.released
+
+
+def test_the_fast_copies_are_used_with_the_installed_httpx() -> None:
+    # Each is checked against httpx's own way when the module loads; if a new httpx
+    # changed what they rely on, the slow way is used and this says so.
+    from trio_pool.httpx import _endpoint, _url  # noqa: PLC0415
+
+    assert _url._rewrite is _url._swap
+    assert _endpoint._copy_request is _endpoint._clone_request
