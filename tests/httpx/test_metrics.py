@@ -335,3 +335,36 @@ async def test_watching_discovery_for_metrics_keeps_who_closes_what(
     assert closed == ["generator"]
     send.send_nowait(Reset([]))  # the channel is still open: its owner closes it
     await receive.aclose()
+
+
+def test_endpoint_series_read_as_prometheus_families() -> None:
+    registry = CollectorRegistry()
+    families = TransportMetricFamilies.register(registry)
+    series_of = families.endpoint.labels(("api.test:80", "10.0.0.1:80"))
+    assert series_of is families.endpoint.labels(("api.test:80", "10.0.0.1:80")), "one per key"
+    for seconds in (0.001, 0.0011, 0.005, 20.0):
+        series_of.latency.observe(seconds)
+    series_of.requests.inc()
+    series_of.in_flight.inc()
+    series_of.in_flight.inc()
+    series_of.in_flight.dec()
+    labels = {"authority": "api.test:80", "endpoint": "10.0.0.1:80"}
+
+    def bucket(le: str) -> float | None:
+        return value(registry, "trio_pool_endpoint_latency_seconds_bucket", **labels, le=le)
+
+    assert bucket("0.001") == 1, "a bucket's bound is inclusive"
+    assert bucket("0.0025") == 2
+    assert bucket("0.005") == 3
+    assert bucket("10.0") == 3
+    assert bucket("+Inf") == 4
+    assert value(registry, "trio_pool_endpoint_latency_seconds_count", **labels) == 4
+    assert value(registry, "trio_pool_endpoint_latency_seconds_sum", **labels) == pytest.approx(
+        20.0071
+    )
+    assert value(registry, "trio_pool_endpoint_requests_total", **labels) == 1
+    assert value(registry, "trio_pool_endpoint_in_flight", **labels) == 1
+    with pytest.raises(ValueError, match="expected values for"):
+        families.endpoint.labels(("api.test:80",))
+    families.endpoint.remove(("api.test:80", "10.0.0.1:80"))
+    assert series(registry, endpoint="10.0.0.1:80") == set()

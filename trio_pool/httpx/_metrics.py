@@ -29,11 +29,13 @@ keeps working unchanged.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from .._metrics import CounterLike, GaugeLike, HistogramLike, disabled
 from .._pool import PoolMetricFamilies, PoolMetrics
@@ -108,62 +110,142 @@ _DISABLED_ENDPOINT = EndpointMetrics(
 )
 
 
-@attrs.frozen
+class _Count:
+    """A counter kept as a plain number, read when the registry is collected."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1) -> None:
+        self.value += amount
+
+
+class _Level(_Count):
+    """A gauge kept as a plain number."""
+
+    __slots__ = ()
+
+    def dec(self, amount: float = 1) -> None:
+        self.value -= amount
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+
+class _Buckets:
+    """A histogram kept as counts per bucket (not cumulative) and a sum."""
+
+    __slots__ = ("_bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self._bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf's
+        self.sum = 0.0
+
+    def observe(self, amount: float) -> None:
+        # The first bound >= amount is the bucket's "le".
+        self.counts[bisect.bisect_left(self._bounds, amount)] += 1
+        self.sum += amount
+
+
+@attrs.define(eq=False)
 class EndpointMetricFamilies:
     """The per-endpoint families, labelled by the user's names, ``authority`` and
-    ``endpoint``; made by `TransportMetricFamilies.register`."""
+    ``endpoint``; made by `TransportMetricFamilies.register`.
 
-    requests: Counter
-    latency: Histogram
-    failures: Counter
-    in_flight: Gauge
+    They count on every request, so they are kept as plain numbers in Trio's thread and
+    turned into Prometheus families when the registry is collected (a collector, as
+    prometheus-client calls it), which costs a request a fraction of what a
+    prometheus-client child, with its lock, costs. Collecting from another thread
+    (``start_http_server``) reads them as they are at that moment.
+    """
+
+    prefix: str
+    labelnames: tuple[str, ...]
+    """The user's label names, then ``authority`` and ``endpoint``."""
+    _series: dict[tuple[str, ...], EndpointMetrics] = attrs.field(factory=dict, init=False)
 
     @classmethod
     def register(
         cls, registry: CollectorRegistry, *, prefix: str, labelnames: Sequence[str]
     ) -> EndpointMetricFamilies:
         """``{prefix}_endpoint_requests_total``, ``{prefix}_endpoint_latency_seconds``,
-        ``{prefix}_endpoint_request_failures_total``, ``{prefix}_endpoint_in_flight``."""
-        names = (*labelnames, "authority", "endpoint")
-        return cls(
-            requests=Counter(
-                f"{prefix}_endpoint_requests",
-                "Requests sent to the endpoint",
-                labelnames=names,
-                registry=registry,
-            ),
-            latency=Histogram(
-                f"{prefix}_endpoint_latency_seconds",
-                "Time from sending a request to the endpoint to its response headers",
-                labelnames=names,
-                buckets=ENDPOINT_LATENCY_BUCKETS,
-                registry=registry,
-            ),
-            failures=Counter(
-                f"{prefix}_endpoint_request_failures",
-                "Requests to the endpoint that failed: an error, or a failure status",
-                labelnames=names,
-                registry=registry,
-            ),
-            in_flight=Gauge(
-                f"{prefix}_endpoint_in_flight",
-                "Requests to the endpoint not yet done (until their body is closed)",
-                labelnames=names,
-                registry=registry,
-            ),
-        )
+        ``{prefix}_endpoint_request_failures_total``, ``{prefix}_endpoint_in_flight``.
+
+        Raises ``ValueError`` (from prometheus-client) if these names are taken there.
+        """
+        families = cls(prefix, (*labelnames, "authority", "endpoint"))
+        registry.register(families)
+        return families
 
     def labels(self, values: Sequence[str]) -> EndpointMetrics:
-        return EndpointMetrics(
-            requests=self.requests.labels(*values),
-            latency=self.latency.labels(*values),
-            failures=self.failures.labels(*values),
-            in_flight=self.in_flight.labels(*values),
-        )
+        """The series of one endpoint (the same object for the same values)."""
+        key = tuple(values)
+        if len(key) != len(self.labelnames):
+            raise ValueError(f"expected values for {list(self.labelnames)}, got {list(key)}")
+        metrics = self._series.get(key)
+        if metrics is None:
+            metrics = self._series[key] = EndpointMetrics(
+                requests=_Count(),
+                latency=_Buckets(ENDPOINT_LATENCY_BUCKETS),
+                failures=_Count(),
+                in_flight=_Level(),
+            )
+        return metrics
 
     def remove(self, values: Sequence[str]) -> None:
-        for family in (self.requests, self.latency, self.failures, self.in_flight):
-            _remove(family, values)
+        """Drop the series of one endpoint; an unknown one is ignored."""
+        self._series.pop(tuple(values), None)
+
+    def _families(self) -> tuple[Any, Any, Any, Any]:
+        names, prefix = self.labelnames, self.prefix
+        return (
+            CounterMetricFamily(
+                f"{prefix}_endpoint_requests", "Requests sent to the endpoint", labels=names
+            ),
+            HistogramMetricFamily(
+                f"{prefix}_endpoint_latency_seconds",
+                "Time from sending a request to the endpoint to its response headers",
+                labels=names,
+            ),
+            CounterMetricFamily(
+                f"{prefix}_endpoint_request_failures",
+                "Requests to the endpoint that failed: an error, or a failure status",
+                labels=names,
+            ),
+            GaugeMetricFamily(
+                f"{prefix}_endpoint_in_flight",
+                "Requests to the endpoint not yet done (until their body is closed)",
+                labels=names,
+            ),
+        )
+
+    def describe(self) -> list[Any]:
+        """The families' names, for the registry's check that no two collectors clash."""
+        return list(self._families())
+
+    def collect(self) -> list[Any]:
+        """The families with a sample per endpoint, as they are now."""
+        requests, latency, failures, in_flight = self._families()
+        bounds = [repr(float(bound)) for bound in ENDPOINT_LATENCY_BUCKETS] + ["+Inf"]
+        # list() copies at once, so a collection from another thread sees no change midway.
+        for key, metrics in list(self._series.items()):
+            values = list(key)
+            assert isinstance(metrics.requests, _Count)
+            assert isinstance(metrics.failures, _Count)
+            assert isinstance(metrics.in_flight, _Level)
+            assert isinstance(metrics.latency, _Buckets)
+            requests.add_metric(values, metrics.requests.value)
+            failures.add_metric(values, metrics.failures.value)
+            in_flight.add_metric(values, metrics.in_flight.value)
+            counts, cumulative, buckets = list(metrics.latency.counts), 0, []
+            for bound, count in zip(bounds, counts, strict=True):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            latency.add_metric(values, buckets, metrics.latency.sum)
+        return [requests, latency, failures, in_flight]
 
 
 @attrs.frozen
