@@ -161,6 +161,13 @@ async def test_passing_the_context_manager_itself_says_use_async_with() -> None:
     await client.aclose()
 
 
+async def test_the_context_manager_inside_async_with_a_client_says_so_too() -> None:
+    opener = open_balanced_transport({"api.test:80": nothing()})
+    async with httpx.AsyncClient(transport=opener) as client:  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="gives an async context manager, not a transport"):
+            await client.get("http://api.test/")
+
+
 async def test_a_context_manager_is_entered_once() -> None:
     opener = open_balanced_transport({})
     async with opener:
