@@ -1,6 +1,11 @@
-"""Nox sessions: tests, lint, typecheck, bench, docs, docs_browser, chaos (``nox -s NAME``)."""
+"""Nox sessions: tests, lint, typecheck, bench, docs, docs_browser, chaos, httpx_suite
+(``nox -s NAME``)."""
 
 from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+from xml.etree import ElementTree
 
 import nox
 
@@ -84,3 +89,68 @@ def soak(session: nox.Session) -> None:
         *session.posargs,
         env={"TRIO_POOL_SOAK_SECONDS": seconds},
     )
+
+
+@nox.session
+def httpx_suite(session: nox.Session) -> None:
+    """httpx's own test suite on Trio, with the balanced transport as AsyncClient's default.
+
+    Not part of CI: it fetches the sdist of the installed httpx with pip. The suite runs
+    twice, with httpx's own transport and with the balanced one (tools/httpx_suite.py),
+    and the session fails if a test fails with the balanced transport only. Extra
+    arguments go to both pytest runs (say ``-- tests/client``).
+    """
+    session.install("-e", ".[httpx]")
+    version = session.run("python", "-c", "import httpx; print(httpx.__version__)", silent=True)
+    assert isinstance(version, str)
+    version = version.strip()
+    session.install(
+        f"httpx[brotli,zstd,cli,http2,socks]=={version}",
+        "pytest",
+        "anyio[trio]",
+        "uvicorn",
+        "trustme",
+        "chardet",
+    )
+    work = Path(session.create_tmp()).resolve()
+    sdist = work / f"httpx-{version}.tar.gz"
+    if not sdist.exists():
+        session.run(
+            "python", "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
+            f"httpx=={version}", "-d", str(work),
+        )  # fmt: skip
+    source = work / f"httpx-{version}"
+    if not source.exists():
+        with tarfile.open(sdist) as archive:
+            archive.extractall(work, filter="data")
+    here = Path.cwd()
+    failed: dict[str, set[str]] = {}
+    for mode in ("plain", "balanced"):
+        report = work / f"{mode}.xml"
+        with session.chdir(source):
+            session.run(
+                "python", "-m", "pytest", "-p", "tools.httpx_suite", "-p", "no:cacheprovider",
+                "-q", f"--junit-xml={report}", *(session.posargs or ["tests"]),
+                env={"TRIO_POOL_HTTPX_SUITE": mode, "PYTHONPATH": str(here)},
+                success_codes=[0, 1],
+            )  # fmt: skip
+        failed[mode] = _failed_tests(report)
+    only_ours = sorted(failed["balanced"] - failed["plain"])
+    only_theirs = sorted(failed["plain"] - failed["balanced"])
+    session.log(
+        f"httpx {version} on Trio: {len(failed['plain'])} failed with httpx's transport, "
+        f"{len(failed['balanced'])} with the balanced one"
+    )
+    for name in only_theirs:
+        session.log(f"fails with httpx's transport only: {name}")
+    if only_ours:
+        session.error("fail with the balanced transport only:\n  " + "\n  ".join(only_ours))
+
+
+def _failed_tests(report: Path) -> set[str]:
+    """The tests a JUnit XML report says failed or errored."""
+    failed = set()
+    for case in ElementTree.parse(report).iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.add(f"{case.get('classname')}::{case.get('name')}")
+    return failed

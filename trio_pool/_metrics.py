@@ -181,9 +181,11 @@ class Family(Generic[Child]):
         return child
 
     def remove(self, **labelvalues: object) -> None:
-        """Drop the child for ``labelvalues`` (its series leave the scrape)."""
-        key = tuple(str(labelvalues[name]) for name in self.labelnames)
-        self._children.pop(key, None)
+        """Drop every child whose labels include ``labelvalues`` (their series leave the
+        scrape): one child for a value of every label name, more for fewer names."""
+        wanted = {self.labelnames.index(name): str(value) for name, value in labelvalues.items()}
+        for key in [k for k in self._children if all(k[i] == v for i, v in wanted.items())]:
+            del self._children[key]
 
     def _new_child(self) -> Child:
         child: _Counter | _Gauge | _Histogram

@@ -1245,7 +1245,7 @@ async def test_the_balanced_transport_follows_the_service() -> None:
                         removed.set()
 
         async with (
-            open_balanced_transport({"users.test": applied()}) as transport,
+            open_balanced_transport({"users.test:80": applied()}) as transport,
             httpx.AsyncClient(transport=transport) as client,
         ):
             with trio.fail_after(10):

@@ -64,7 +64,7 @@ def test_python_blocks_compile(page: str) -> None:
 
 @pytest.mark.parametrize(
     "page",
-    ["index.md", "concepts.md", "discovery.md", "metrics.md", "api/index.md"],
+    ["index.md", "concepts.md", "discovery.md", "metrics.md", "httpx.md", "api/index.md"],
 )
 def test_python_blocks_fit_the_page(page: str) -> None:
     for block in python_blocks(page):

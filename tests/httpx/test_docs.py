@@ -6,7 +6,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
+import trio
+from prometheus_client import CollectorRegistry
+
+from trio_pool.httpx import TransportMetricFamilies, open_balanced_transport
+
 from ..support.http_servers import Backend, open_backends
+from ..support.httpx_helpers import Resolver
 
 PAGE = Path(__file__).parents[2] / "docs" / "httpx.md"
 
@@ -30,3 +37,30 @@ async def test_the_complete_example_runs() -> None:
     assert len(names) == 10
     assert set(names) <= {"a", "b"}
     assert {seen.host for b in backends for seen in b.seen} == {"users.internal"}
+
+
+METRICS_PAGE = Path(__file__).parents[2] / "docs" / "metrics.md"
+
+
+async def test_the_metrics_page_serves_a_transports_registry_from_trio() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", METRICS_PAGE.read_text(), flags=re.DOTALL)
+    namespace: dict[str, Any] = {"__name__": "docs_example"}
+    serving = next(block for block in blocks if "async def serve_metrics" in block)
+    exec(compile(serving, str(METRICS_PAGE), "exec"), namespace)
+    registry = CollectorRegistry()
+    async with open_backends(Backend("a")) as (a,), trio.open_nursery() as nursery:
+        (bind,) = await nursery.start(namespace["serve_metrics"], registry, "127.0.0.1:0")
+        async with (
+            open_balanced_transport(
+                Resolver({"api.test:80": [a.address]}),
+                metrics=TransportMetricFamilies.register(registry),
+            ) as transport,
+            httpx.AsyncClient(transport=transport) as client,
+        ):
+            await client.get("http://api.test/")
+            async with httpx.AsyncClient() as scraper:
+                page = await scraper.get(f"{bind}/metrics")
+        nursery.cancel_scope.cancel()
+    assert page.status_code == 200
+    assert 'trio_pool_queue_requests_total{authority="api.test:80"} 1.0' in page.text
+    assert f'endpoint="127.0.0.1:{a.port}"' in page.text

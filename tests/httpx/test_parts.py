@@ -4,9 +4,11 @@ the releasing stream, and an endpoint's readiness as its requests teach it."""
 from __future__ import annotations
 
 import email.utils
+import re
 import socket
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 import trio
@@ -15,15 +17,16 @@ import trio.testing
 import trio_pool
 from trio_pool import Lease
 from trio_pool.httpx import (
+    Authority,
     BalancerClosedError,
     BalancerError,
     BalancerFailFastError,
+    BalancerPoolTimeout,
     HttpEndpoint,
     UnknownAuthorityError,
-    authority_of,
 )
 from trio_pool.httpx._endpoint import EndpointFactory, EndpointOptions
-from trio_pool.httpx._errors import map_pool_errors
+from trio_pool.httpx._errors import map_pool_error
 from trio_pool.httpx._retry_after import retry_after_delay
 from trio_pool.httpx._stream import ReleasingStream
 
@@ -31,21 +34,69 @@ from trio_pool.httpx._stream import ReleasingStream
 
 
 @pytest.mark.parametrize(
-    ("url", "authority"),
+    ("url", "authority", "text"),
     [
-        ("http://api.test/users", "api.test"),
-        ("https://API.Test/", "api.test"),
-        ("http://api.test:8080/", "api.test:8080"),
-        ("http://api.test:80/", "api.test"),
-        ("https://api.test:443/", "api.test"),
-        ("https://api.test:80/", "api.test:80"),
-        ("http://[::1]:8080/", "[::1]:8080"),
-        ("http://user:secret@api.test/", "api.test"),
-        ("http://bücher.test/", "bücher.test"),
+        ("http://api.test/users", Authority("http", "api.test", 80), "api.test:80"),
+        ("https://API.Test/", Authority("https", "api.test", 443), "api.test:443"),
+        ("http://api.test:8080/", Authority("http", "api.test", 8080), "api.test:8080"),
+        ("http://api.test:80/", Authority("http", "api.test", 80), "api.test:80"),
+        ("http://api.test:080/", Authority("http", "api.test", 80), "api.test:80"),
+        ("https://api.test:443/", Authority("https", "api.test", 443), "api.test:443"),
+        ("https://api.test:80/", Authority("https", "api.test", 80), "api.test:80"),
+        ("http://[::1]:8080/", Authority("http", "::1", 8080), "[::1]:8080"),
+        ("http://user:secret@api.test/", Authority("http", "api.test", 80), "api.test:80"),
+        ("http://bücher.test/", Authority("http", "bücher.test", 80), "bücher.test:80"),
+        ("ws://api.test/", Authority("ws", "api.test", 80), "api.test:80"),
+        ("wss://api.test/", Authority("wss", "api.test", 443), "api.test:443"),
     ],
 )
-def test_authority_is_the_host_plus_a_port_the_url_names(url: str, authority: str) -> None:
-    assert authority_of(httpx.URL(url)) == authority
+def test_an_authority_is_scheme_host_and_port(url: str, authority: Authority, text: str) -> None:
+    assert Authority.from_url(httpx.URL(url)) == authority
+    assert str(authority) == text
+    assert authority.origin == f"{authority.scheme}://{text}"
+
+
+def test_the_schemes_default_port_is_filled_in() -> None:
+    assert Authority("https", "api.test").port == 443
+    assert Authority("HTTP", "API.test") == Authority("http", "api.test", 80)
+    assert Authority("http", "api.test") != Authority("https", "api.test", 80)
+    assert Authority("https", "api.test").tls
+    assert not Authority("http", "api.test").tls
+    assert len({Authority("http", "a"), Authority("http", "a", 80)}) == 1, "hashable, equal"
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        Authority("http", "a").port = 8080  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "match"),
+    [
+        (("ftp", "a"), ValueError, "scheme"),
+        (("http", ""), ValueError, "host"),
+        (("http", "a", 70000), ValueError, "0-65535"),
+        (("http", "a", "80"), TypeError, "int"),
+        (("http", "a", True), TypeError, "int"),
+    ],
+)
+def test_a_bad_authority_is_refused(
+    arguments: tuple[Any, ...], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        Authority(*arguments)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://", "missing an 'http://' or 'https://' protocol"),
+        ("://example.org", "missing an 'http://' or 'https://' protocol"),
+        ("invalid://example.org", "unsupported protocol 'invalid://'"),
+        ("ftp://example.org", "unsupported protocol 'ftp://'"),
+    ],
+)
+def test_a_url_without_an_authority_is_an_unsupported_protocol(url: str, message: str) -> None:
+    request = httpx.AsyncClient().build_request("GET", url)
+    with pytest.raises(httpx.UnsupportedProtocol, match=re.escape(message)):
+        Authority.from_url(request.url)
 
 
 # -- Retry-After ----------------------------------------------------------------------------
@@ -69,30 +120,56 @@ def test_retry_after_ignores_what_it_cannot_read(value: str | None) -> None:
 # -- errors ---------------------------------------------------------------------------------
 
 
+ORIGIN = "https://api.test:443"
+
+
 @pytest.mark.parametrize(
-    ("error", "counterpart"),
+    ("original", "mapped", "httpx_class", "words"),
     [
-        (BalancerFailFastError, trio_pool.FailFastError),
-        (BalancerClosedError, trio_pool.PoolClosedError),
+        (
+            trio_pool.FailFastError.timed_out(
+                3.0, "2 endpoints (0 ready, 0 pending, 2 backing off)"
+            ),
+            BalancerFailFastError,
+            httpx.ConnectError,
+            "no endpoint of https://api.test:443 could be reached: no endpoint became ready "
+            "within the failfast timeout of 3 s: 2 endpoints (0 ready, 0 pending, 2 backing off)",
+        ),
+        (
+            trio_pool.DispatchTimeoutError.timed_out(0.5, "1 endpoint (0 ready, 1 pending)"),
+            BalancerPoolTimeout,
+            httpx.PoolTimeout,
+            "no endpoint of https://api.test:443 was ready within the request's pool timeout "
+            "of 0.5 s: 1 endpoint (0 ready, 1 pending)",
+        ),
+        (
+            trio_pool.DispatchTimeoutError("built by hand"),
+            BalancerPoolTimeout,
+            httpx.PoolTimeout,
+            "no endpoint of https://api.test:443 was ready within the request's pool timeout",
+        ),
+        (
+            trio_pool.PoolClosedError("discovery failed: OSError('down')"),
+            BalancerClosedError,
+            httpx.TransportError,
+            "the balancer of https://api.test:443 is closed: discovery failed: OSError('down')",
+        ),
     ],
+    ids=["failfast", "pool-timeout", "pool-timeout-by-hand", "closed"],
 )
-def test_pool_errors_map_to_httpx_transport_errors(
-    error: type[BalancerError], counterpart: type[trio_pool.PoolError]
+def test_pool_errors_map_to_httpx_errors_that_name_the_authority(
+    original: trio_pool.PoolError,
+    mapped: type[BalancerError],
+    httpx_class: type[httpx.TransportError],
+    words: str,
 ) -> None:
-    request = httpx.Request("GET", "http://api.test/")
-    original = counterpart(3.0) if counterpart is trio_pool.FailFastError else counterpart("x")
-    with pytest.raises(error) as caught, map_pool_errors(request):
-        raise original
-    assert isinstance(caught.value, httpx.TransportError)
-    assert isinstance(caught.value, trio_pool.PoolError)
-    assert caught.value.__cause__ is original
-    assert caught.value.request is request
-    assert str(caught.value) == str(original)
-
-
-def test_other_errors_pass_unmapped() -> None:
-    with pytest.raises(httpx.ReadTimeout), map_pool_errors(httpx.Request("GET", "http://a/")):
-        raise httpx.ReadTimeout("slow")
+    request = httpx.Request("GET", "https://api.test/")
+    error = map_pool_error(original, ORIGIN, request)
+    assert type(error) is mapped
+    assert isinstance(error, httpx_class)
+    assert isinstance(error, trio_pool.PoolError)
+    assert error.request is request
+    assert str(error) == words
 
 
 def test_an_unknown_authority_is_a_connect_error_and_a_pool_error() -> None:
@@ -273,3 +350,22 @@ def test_an_address_must_be_host_and_port(address: Any) -> None:
 def test_an_address_needs_a_host_and_a_valid_port(address: Any) -> None:
     with pytest.raises(ValueError, match="1-65535"):
         EndpointFactory(OPTIONS)(address, None)
+
+
+async def test_a_response_closed_as_it_is_made_releases_at_once() -> None:
+    # httpx reads and closes a response built from content= as it is made, and never
+    # closes it again: waiting for its close would keep the call counted for good.
+    endpoint, _ = endpoint_over(lambda request: httpx.Response(200, content=b"ok"))
+    lease = Lease()
+    response = await endpoint.call_leased(httpx.Request("GET", "http://api.test/"), lease)
+    assert response.is_closed
+    assert lease.released
+
+
+def test_the_fast_copies_are_used_with_the_installed_httpx() -> None:
+    # Each is checked against httpx's own way when the module loads; if a new httpx
+    # changed what they rely on, the slow way is used and this says so.
+    from trio_pool.httpx import _endpoint, _url  # noqa: PLC0415
+
+    assert _url._rewrite is _url._swap
+    assert _endpoint._copy_request is _endpoint._clone_request

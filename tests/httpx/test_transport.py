@@ -16,6 +16,7 @@ import trio.testing
 import trio_pool
 from trio_pool import DoesNotExist, PendingRequests, Reset, Update
 from trio_pool.httpx import (
+    Authority,
     BalancedTransport,
     BalancerClosedError,
     BalancerFailFastError,
@@ -39,6 +40,11 @@ async def open_client(
         yield client, transport
 
 
+def authorities(transport: BalancedTransport) -> list[str]:
+    """``str()`` of each authority that has a balancer now."""
+    return [str(a.authority) for a in transport.statistics().authorities]
+
+
 def dead_address() -> tuple[str, int]:
     """A loopback address where nothing listens (a port just released)."""
     with socket.socket() as sock:
@@ -51,7 +57,7 @@ async def test_balances_by_latency_keeping_the_logical_host() -> None:
     pools = Pools()
     fast_a, fast_b, slow = Backend("a"), Backend("b"), Backend("slow", latency=0.4)
     async with open_backends(fast_a, fast_b, slow) as backends:
-        resolver = Resolver({"api.test": [b.address for b in backends]})
+        resolver = Resolver({"api.test:80": [b.address for b in backends]})
         async with open_client(resolver, new_pool=pools) as (client, transport):
 
             async def worker() -> None:
@@ -63,8 +69,8 @@ async def test_balances_by_latency_keeping_the_logical_host() -> None:
             async with trio.open_nursery() as nursery:
                 for _ in range(4):
                     nursery.start_soon(worker)
-            assert transport.statistics().authorities == ("api.test",)
-    assert resolver.calls == ["api.test"], "one balancer for the authority, resolved once"
+            assert authorities(transport) == ["api.test:80"]
+    assert resolver.calls == [Authority("http", "api.test")], "one balancer, resolved once"
     assert sum(b.requests for b in backends) == 60
     assert slow.requests <= 8, f"Peak-EWMA keeps the slow backend mostly idle: {slow.requests}"
     assert fast_a.requests > 10, "both fast backends take load"
@@ -76,12 +82,16 @@ async def test_balances_by_latency_keeping_the_logical_host() -> None:
 
 async def test_the_authority_includes_a_port_the_url_names() -> None:
     async with open_backends(Backend("a"), Backend("b")) as (a, b):
-        resolver = Resolver({"api.test": [a.address], "api.test:8080": [b.address]})
+        resolver = Resolver({"api.test:80": [a.address], "api.test:8080": [b.address]})
         async with open_client(resolver) as (client, _):
             assert (await client.get("http://api.test/")).text == "a"
-            assert (await client.get("http://api.test:80/")).text == "a", "a default port is none"
+            assert (await client.get("http://api.test:80/")).text == "a", "the default port"
+            assert (await client.get("http://api.test:080/")).text == "a", "the same port"
             assert (await client.get("http://api.test:8080/")).text == "b"
-    assert resolver.calls == ["api.test", "api.test:8080"]
+    assert resolver.calls == [
+        Authority("http", "api.test", 80),
+        Authority("http", "api.test", 8080),
+    ]
     assert [seen.host for seen in b.seen] == ["api.test:8080"]
 
 
@@ -93,7 +103,7 @@ async def test_a_mapping_resolves_and_bodies_are_sent() -> None:
             yield discovery
             await trio.sleep_forever()
 
-        async with open_client({"api.test": stream()}) as (client, _):
+        async with open_client({"api.test:80": stream()}) as (client, _):
             response = await client.post("http://api.test/upload", content=b"x" * 5000)
             assert response.status_code == 200
     assert a.seen[0].body_length == 5000
@@ -101,7 +111,7 @@ async def test_a_mapping_resolves_and_bodies_are_sent() -> None:
 
 async def test_a_connection_is_never_shared_between_logical_names() -> None:
     async with open_backends(Backend("a")) as (a,):
-        resolver = Resolver({"api.test": [a.address], "other.test": [a.address]})
+        resolver = Resolver({"api.test:80": [a.address], "other.test:80": [a.address]})
         async with open_client(resolver) as (client, _):
             for _ in range(3):
                 await client.get("http://api.test/")
@@ -121,7 +131,7 @@ async def test_a_killed_backend_loses_its_requests_to_the_others() -> None:
     survivors = Backend("a", latency=0.005), Backend("b", latency=0.005)
     outcomes: list[str] = []
     async with open_backends(victim, *survivors) as backends:
-        resolver = Resolver({"api.test": [b.address for b in backends]})
+        resolver = Resolver({"api.test:80": [b.address for b in backends]})
         async with open_client(resolver, new_pool=pools) as (client, _):
 
             async def worker() -> None:
@@ -151,7 +161,7 @@ async def test_an_address_that_refuses_connections_backs_off() -> None:
     # Equal loads, so that the picker tries the dead address early.
     pools = Pools(load=PendingRequests())
     async with open_backends(Backend("a")) as (a,):
-        resolver = Resolver({"api.test": [dead_address(), a.address]})
+        resolver = Resolver({"api.test:80": [dead_address(), a.address]})
         async with open_client(resolver, new_pool=pools) as (client, _):
             for _ in range(20):
                 response = await client.get("http://api.test/")
@@ -162,7 +172,7 @@ async def test_an_address_that_refuses_connections_backs_off() -> None:
 
 
 async def test_a_connect_error_surfaces_when_no_retry_is_left() -> None:
-    resolver = Resolver({"api.test": [dead_address()]})
+    resolver = Resolver({"api.test:80": [dead_address()]})
     async with open_client(resolver, connect_retries=0) as (client, _):
         with pytest.raises(httpx.ConnectError):
             await client.get("http://api.test/")
@@ -174,7 +184,7 @@ async def test_retry_after_takes_a_backend_out_until_then(
     pools = Pools()
     busy = Backend("busy", status=503, retry_after="30")
     async with open_backends(busy, Backend("a"), Backend("b")) as backends:
-        resolver = Resolver({"api.test": [b.address for b in backends]})
+        resolver = Resolver({"api.test:80": [b.address for b in backends]})
         async with open_client(resolver, new_pool=pools) as (client, _):
             statuses = [(await client.get("http://api.test/")).status_code for _ in range(30)]
             assert statuses.count(503) == 1, "the 503 itself reaches the caller"
@@ -199,7 +209,7 @@ async def test_fast_server_errors_do_not_draw_traffic(
     failing = Backend("failing", status=500)
     healthy = Backend("healthy", latency=0.005)
     async with open_backends(failing, healthy) as backends:
-        resolver = Resolver({"api.test": [b.address for b in backends]})
+        resolver = Resolver({"api.test:80": [b.address for b in backends]})
         async with open_client(resolver, failure_statuses=failure_statuses) as (client, _):
             for _ in range(40):
                 await client.get("http://api.test/")
@@ -213,7 +223,7 @@ async def test_fast_server_errors_do_not_draw_traffic(
 async def test_a_streamed_body_counts_in_flight_until_closed() -> None:
     pools = Pools(load=PendingRequests())
     async with open_backends(Backend("a"), Backend("b")) as backends:
-        resolver = Resolver({"api.test": [b.address for b in backends]})
+        resolver = Resolver({"api.test:80": [b.address for b in backends]})
         async with open_client(resolver, new_pool=pools) as (client, transport):
             async with client.stream("GET", "http://api.test/?chunks=3") as streamed:
                 assert pools.in_flight == 1, "headers are in, the body is not: still in flight"
@@ -234,7 +244,7 @@ async def test_a_streamed_body_counts_in_flight_until_closed() -> None:
 async def test_a_cancelled_request_leaves_no_accounting() -> None:
     pools = Pools()
     async with open_backends(Backend("a", latency=30)) as (a,):
-        resolver = Resolver({"api.test": [a.address]})
+        resolver = Resolver({"api.test:80": [a.address]})
         async with open_client(resolver, new_pool=pools) as (client, transport):
             with trio.move_on_after(0.1) as waiting:
                 await client.get("http://api.test/")
@@ -256,39 +266,39 @@ async def test_an_idle_balancer_closes_and_a_new_request_reopens_it(
 ) -> None:
     pools = Pools()
     async with open_backends(Backend("a")) as (a,):
-        resolver = Resolver({"api.test": [a.address]})
+        resolver = Resolver({"api.test:80": [a.address]})
         async with open_client(resolver, new_pool=pools, idle_timeout=60) as (client, transport):
             await client.get("http://api.test/")
             mock_clock.jump(59)
             await trio.testing.wait_all_tasks_blocked()
-            assert transport.statistics().authorities == ("api.test",)
+            assert authorities(transport) == ["api.test:80"]
 
             async with client.stream("GET", "http://api.test/?chunks=1") as streamed:
                 mock_clock.jump(120)
                 await trio.testing.wait_all_tasks_blocked()
-                assert transport.statistics().authorities == ("api.test",), (
+                assert authorities(transport) == ["api.test:80"], (
                     "an open response keeps its balancer"
                 )
                 await streamed.aread()
             mock_clock.jump(61)
             await trio.testing.wait_all_tasks_blocked()
-            assert transport.statistics().authorities == ()
+            assert authorities(transport) == []
             assert pools.made[0].statistics().endpoints == 0, "its endpoints are closed"
 
             assert (await client.get("http://api.test/")).text == "a"
             assert len(pools.made) == 2
-    assert resolver.calls == ["api.test", "api.test"]
+    assert resolver.calls == [Authority("http", "api.test")] * 2
 
 
 async def test_leaving_the_block_closes_everything() -> None:
     pools = Pools()
     async with open_backends(Backend("a")) as (a,):
-        resolver = Resolver({"api.test": [a.address], "other.test": [a.address]})
+        resolver = Resolver({"api.test:80": [a.address], "other.test:80": [a.address]})
         async with open_client(resolver, new_pool=pools) as (client, transport):
             await client.get("http://api.test/")
             await client.get("http://other.test/")
         assert [pool.statistics().endpoints for pool in pools.made] == [0, 0]
-        assert transport.statistics().authorities == ()
+        assert authorities(transport) == []
         with pytest.raises(BalancerClosedError, match="closed"):
             await transport.handle_async_request(httpx.Request("GET", "http://api.test/"))
 
@@ -304,7 +314,7 @@ async def test_failfast_is_an_httpx_transport_error(
         yield update
         await trio.sleep_forever()
 
-    async with open_client({"api.test": discovery()}, failfast_timeout=1.5) as (client, _):
+    async with open_client({"api.test:80": discovery()}, failfast_timeout=1.5) as (client, _):
         start = trio.current_time()
         with pytest.raises(BalancerFailFastError, match=r"1\.5 s") as caught:
             await client.get("http://api.test/")
@@ -322,14 +332,14 @@ async def test_failfast_is_an_httpx_transport_error(
 async def test_a_failed_discovery_closes_its_balancer_and_the_next_request_rebuilds_it(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    calls: list[str] = []
+    calls: list[Authority] = []
 
     async def broken() -> AsyncIterator[Update]:
         await trio.sleep(1)
         raise OSError("the registry is down")
         yield Reset([])
 
-    def resolve(authority: str) -> AsyncIterator[Update]:
+    def resolve(authority: Authority) -> AsyncIterator[Update]:
         calls.append(authority)
         return broken()
 
@@ -339,11 +349,11 @@ async def test_a_failed_discovery_closes_its_balancer_and_the_next_request_rebui
         assert isinstance(caught.value.__cause__, trio_pool.PoolClosedError)
         assert isinstance(caught.value.__cause__.__cause__, OSError)
         await trio.testing.wait_all_tasks_blocked()
-        assert transport.statistics().authorities == ()
+        assert authorities(transport) == []
 
         with pytest.raises(BalancerClosedError, match="registry is down"):
             await client.get("http://api.test/")
-    assert calls == ["api.test", "api.test"]
+    assert calls == [Authority("http", "api.test")] * 2
 
 
 class Replayable:
@@ -356,14 +366,14 @@ class Replayable:
 async def test_a_one_shot_stream_from_a_mapping_keeps_its_balancer(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    resolve = {"once.test": static([]), "again.test": Replayable()}
+    resolve = {"once.test:80": static([]), "again.test:80": Replayable()}
     async with open_client(resolve, failfast_timeout=1, idle_timeout=10) as (client, transport):
         for authority in resolve:
             with pytest.raises(BalancerFailFastError):
                 await client.get(f"http://{authority}/")
-        assert transport.statistics().authorities == ("again.test", "once.test")
+        assert authorities(transport) == ["again.test:80", "once.test:80"]
         await trio.sleep(11)
-        assert transport.statistics().authorities == ("once.test",), (
+        assert authorities(transport) == ["once.test:80"], (
             "a generator cannot feed a second balancer, so the first one stays"
         )
 
@@ -378,22 +388,22 @@ async def test_a_failed_one_shot_stream_keeps_failing_as_closed(
         raise OSError("the registry is down")
         yield Reset([])
 
-    async with open_client({"api.test": once()}, failfast_timeout=5) as (client, transport):
+    async with open_client({"api.test:80": once()}, failfast_timeout=5) as (client, transport):
         for _ in range(3):
             start = trio.current_time()
             with pytest.raises(BalancerClosedError, match="registry is down"):
                 await client.get("http://api.test/")
             assert trio.current_time() - start <= 1
-        assert transport.statistics().authorities == ("api.test",)
+        assert authorities(transport) == ["api.test:80"]
 
 
 async def test_an_unknown_authority_is_a_connect_error() -> None:
-    async with open_client({"api.test": static([])}) as (client, transport):
+    async with open_client({"api.test:80": static([])}) as (client, transport):
         with pytest.raises(UnknownAuthorityError, match=r"other\.test") as caught:
             await client.get("http://other.test/")
         assert isinstance(caught.value, httpx.ConnectError)
         assert isinstance(caught.value.__cause__, KeyError)
-        assert transport.statistics().authorities == ()
+        assert authorities(transport) == []
 
 
 async def test_resolve_must_give_a_discovery_stream() -> None:

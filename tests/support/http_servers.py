@@ -43,6 +43,8 @@ class Backend:
     latency: float = 0.0
     status: int = 200
     retry_after: str | None = None
+    headers: dict[str, str] = attrs.field(factory=dict)
+    """Further response headers (a ``location`` for a redirect, say)."""
     seen: list[Seen] = attrs.field(factory=list)
     port: int = 0
     _scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
@@ -79,6 +81,7 @@ class Backend:
         response_headers = [(b"x-backend", self.name.encode())]
         if self.retry_after is not None:
             response_headers.append((b"retry-after", self.retry_after.encode()))
+        response_headers += [(k.encode(), v.encode()) for k, v in self.headers.items()]
         await send(
             {"type": "http.response.start", "status": self.status, "headers": response_headers}
         )

@@ -11,7 +11,7 @@ import httpx
 import trio
 
 from trio_pool import Load, P2CPool, PeakEwma, Reset, Update
-from trio_pool.httpx import NewEndpoint
+from trio_pool.httpx import Authority, NewEndpoint
 
 
 async def static(addresses: Iterable[Hashable]) -> AsyncIterator[Update]:
@@ -22,14 +22,20 @@ async def static(addresses: Iterable[Hashable]) -> AsyncIterator[Update]:
 
 @attrs.define(eq=False)
 class Resolver:
-    """``resolve`` for the transport: each authority's addresses; counts its calls."""
+    """``resolve`` for the transport: each authority's addresses, by ``str(authority)``
+    (``"api.test:80"``) or by origin (``"https://api.test:443"``), which wins; records
+    the authorities it was called with."""
 
     addresses: dict[str, list[tuple[str, int]]]
-    calls: list[str] = attrs.field(factory=list)
+    calls: list[Authority] = attrs.field(factory=list)
 
-    def __call__(self, authority: str) -> AsyncIterator[Update]:
+    def __call__(self, authority: Authority) -> AsyncIterator[Update]:
+        assert isinstance(authority, Authority), f"resolve gets an Authority: {authority!r}"
         self.calls.append(authority)
-        return static(self.addresses[authority])
+        addresses = self.addresses.get(authority.origin)
+        if addresses is None:
+            addresses = self.addresses[str(authority)]
+        return static(addresses)
 
 
 @attrs.define(eq=False)
@@ -42,7 +48,10 @@ class Pools:
 
     def __call__(self, new_endpoint: NewEndpoint) -> P2CPool[Any, Any, Any, Any]:
         pool: P2CPool[Any, Any, httpx.Request, httpx.Response] = P2CPool(
-            new_endpoint, load=self.load, rng=random.Random(self.seed + len(self.made))
+            new_endpoint,
+            load=self.load,
+            rng=random.Random(self.seed + len(self.made)),
+            metrics=new_endpoint.pool_metrics,
         )
         self.made.append(pool)
         return pool

@@ -20,7 +20,7 @@ from rich.live import Live
 
 from .. import P2CPool, PeakEwma, RoundRobinPool
 from .._update import Add, Remove, Reset, Update
-from ..httpx import NewEndpoint, open_balanced_transport
+from ..httpx import NewEndpoint, TransportMetricFamilies, open_balanced_transport
 from ._backends import Backend, BackendSpec, default_backends
 from ._http import Reply, listening_port, open_http_listeners, serve_http
 from ._traffic import BalancerStats, drive_load
@@ -29,6 +29,7 @@ from ._view import render, summary
 __all__ = ["DemoConfig", "DemoError", "run_demo"]
 
 AUTHORITY = "demo.local"
+"""The logical name the load asks for; its balancers' key is ``demo.local:80``."""
 
 
 @attrs.frozen
@@ -45,8 +46,12 @@ class DemoConfig:
 
 
 BALANCERS: dict[str, Callable[[NewEndpoint], Any]] = {
-    "p2c+ewma": lambda new_endpoint: P2CPool(new_endpoint, load=PeakEwma()),
-    "round robin": RoundRobinPool,
+    "p2c+ewma": lambda new_endpoint: P2CPool(
+        new_endpoint, load=PeakEwma(), metrics=new_endpoint.pool_metrics
+    ),
+    "round robin": lambda new_endpoint: RoundRobinPool(
+        new_endpoint, metrics=new_endpoint.pool_metrics
+    ),
 }
 
 
@@ -122,6 +127,8 @@ async def run_demo(
     latency = Histogram(
         "demo_latency_seconds", "Demo request latency", ["balancer"], registry=registry
     )
+    # Both balancers serve the same authority: a label of their own keeps them apart.
+    transport_metrics = TransportMetricFamilies.register(registry, labelnames=["balancer"])
     stats = [
         BalancerStats(name, requests_metric=requests, latency_metric=latency) for name in BALANCERS
     ]
@@ -158,7 +165,9 @@ async def run_demo(
                 discovery = channels[index][1]
                 async with (
                     open_balanced_transport(
-                        {AUTHORITY: discovery}, new_pool=BALANCERS[name]
+                        {f"{AUTHORITY}:80": discovery},
+                        new_pool=BALANCERS[name],
+                        metrics=transport_metrics.labels(balancer=name),
                     ) as transport,
                     httpx.AsyncClient(transport=transport, timeout=10.0) as client,
                 ):

@@ -21,14 +21,22 @@ except ModuleNotFoundError as _missing:  # say which extra brings it
 else:
     del _httpx
 
+from ._authority import Authority as Authority
 from ._authority import Resolve as Resolve
-from ._authority import authority_of as authority_of
 from ._endpoint import Address as Address
 from ._endpoint import HttpEndpoint as HttpEndpoint
 from ._errors import BalancerClosedError as BalancerClosedError
 from ._errors import BalancerError as BalancerError
 from ._errors import BalancerFailFastError as BalancerFailFastError
+from ._errors import BalancerPoolTimeout as BalancerPoolTimeout
 from ._errors import UnknownAuthorityError as UnknownAuthorityError
+from ._metrics import ENDPOINT_LATENCY_BUCKETS as ENDPOINT_LATENCY_BUCKETS
+from ._metrics import EndpointMetricFamilies as EndpointMetricFamilies
+from ._metrics import EndpointMetrics as EndpointMetrics
+from ._metrics import TransportMetricFamilies as TransportMetricFamilies
+from ._metrics import TransportMetrics as TransportMetrics
+from ._transport import AuthorityStatistics as AuthorityStatistics
+from ._transport import AuthorityTable as AuthorityTable
 from ._transport import BalancedTransport as BalancedTransport
 from ._transport import NewEndpoint as NewEndpoint
 from ._transport import NewPool as NewPool
@@ -36,17 +44,25 @@ from ._transport import TransportStatistics as TransportStatistics
 from ._transport import open_balanced_transport as open_balanced_transport
 
 __all__ = [
+    "ENDPOINT_LATENCY_BUCKETS",
     "Address",
+    "Authority",
+    "AuthorityStatistics",
+    "AuthorityTable",
     "BalancedTransport",
     "BalancerClosedError",
     "BalancerError",
     "BalancerFailFastError",
+    "BalancerPoolTimeout",
+    "EndpointMetricFamilies",
+    "EndpointMetrics",
     "HttpEndpoint",
     "NewEndpoint",
     "NewPool",
     "Resolve",
+    "TransportMetricFamilies",
+    "TransportMetrics",
     "TransportStatistics",
     "UnknownAuthorityError",
-    "authority_of",
     "open_balanced_transport",
 ]

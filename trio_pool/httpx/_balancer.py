@@ -28,7 +28,9 @@ import trio
 from .._pool import Pool
 from .._queue import PoolQueue, open_pool_queue
 from .._update import Update
+from ._authority import Authority
 from ._errors import BalancerClosedError
+from ._metrics import AuthorityMeter
 
 __all__ = ["Balancer"]
 
@@ -37,8 +39,8 @@ __all__ = ["Balancer"]
 class Balancer:
     """One authority's queue and the count of requests using it."""
 
-    authority: str
-    _pool: Pool[Any, Any, httpx.Request, httpx.Response]
+    authority: Authority
+    pool: Pool[Any, Any, httpx.Request, httpx.Response]
     _discovery: AsyncIterable[Update]
     _capacity: int
     _failfast_timeout: float
@@ -47,6 +49,7 @@ class Balancer:
     # Fed by a one-shot stream (from a mapping): a new balancer could not be fed again,
     # so this one stays even once its queue closes, and later requests get its error.
     _one_shot: bool = False
+    meter: AuthorityMeter = attrs.field(factory=AuthorityMeter.disabled)
     queue: PoolQueue[httpx.Request, httpx.Response] | None = attrs.field(default=None, init=False)
     active: int = attrs.field(default=0, init=False)
     _last_active: float = attrs.field(factory=trio.current_time, init=False)
@@ -81,7 +84,7 @@ class Balancer:
         await self._started.wait()
         if self.queue is None:
             raise BalancerClosedError(
-                f"the balancer for {self.authority!r} stopped before it started",
+                f"the balancer of {self.authority.origin} stopped before it started",
                 request=request,
             )
         return self.queue
@@ -92,10 +95,11 @@ class Balancer:
         """Run the queue until the balancer idles or its queue closes; then retire."""
         try:
             async with open_pool_queue(
-                self._pool,
+                self.pool,
                 self._discovery,
                 capacity=self._capacity,
                 failfast_timeout=self._failfast_timeout,
+                metrics=self.meter.queue,
             ) as queue:
                 self.queue = queue
                 self._started.set()
@@ -105,7 +109,9 @@ class Balancer:
                     # No checkpoint since the balancer was found idle: retire it now,
                     # before a request can find it in the table.
                     self._retire_once()
-                    watchers.cancel_scope.cancel(reason=f"the balancer of {self.authority!r} stops")
+                    watchers.cancel_scope.cancel(
+                        reason=f"the balancer of {self.authority.origin} stops"
+                    )
         finally:
             self._retire_once()
             self._started.set()  # whoever waits for a queue that never opened fails

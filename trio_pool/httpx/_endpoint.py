@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, TypeAlias
 
 import attrs
 import httpx
 import trio
 
-from .._pool import Lease
+from .._metrics import disabled
+from .._pool import Lease, PoolMetrics
+from ._authority import Authority
+from ._metrics import AuthorityMeter, EndpointMetrics
 from ._retry_after import retry_after_delay
-from ._stream import ReleasingStream
+from ._stream import release_when_closed
 from ._url import UrlRewriter
 
 __all__ = ["Address", "EndpointFactory", "EndpointOptions", "HttpEndpoint"]
@@ -38,6 +41,75 @@ Address: TypeAlias = tuple[str, int]
 
 # The statuses whose Retry-After penalises the endpoint that sent them.
 _THROTTLED = frozenset({429, 503})
+_TLS_SCHEMES = frozenset({"https", "wss"})
+
+
+def _build_request(
+    request: httpx.Request, url: httpx.URL, headers: httpx.Headers, extensions: dict[str, Any]
+) -> httpx.Request:
+    return httpx.Request(
+        request.method, url, headers=headers, stream=request.stream, extensions=extensions
+    )
+
+
+def _clone_request(
+    request: httpx.Request, url: httpx.URL, headers: httpx.Headers, extensions: dict[str, Any]
+) -> httpx.Request:
+    # Building a Request copies and re-checks its headers; the caller's request is
+    # valid already, so a copy of its attributes with three of them replaced is enough.
+    clone = httpx.Request.__new__(httpx.Request)
+    clone.__dict__.update(request.__dict__)
+    clone.url = url
+    clone.headers = headers
+    clone.extensions = extensions
+    return clone
+
+
+def _fastest_copy() -> Callable[
+    [httpx.Request, httpx.URL, httpx.Headers, dict[str, Any]], httpx.Request
+]:
+    """`_clone_request` if, when this module loads, it gives what building one gives;
+    else `_build_request` (the attributes of a Request are httpx's to change)."""
+    try:
+        original = httpx.Request(
+            "POST", "https://api.test/a?b=1", headers={"x-a": "1"}, content=b"body"
+        )
+        url = httpx.URL("https://10.0.0.1:8443/a?b=1")
+        extensions = {"sni_hostname": "api.test"}
+        built = _build_request(original, url, original.headers, extensions)
+        cloned = _clone_request(original, url, original.headers, extensions)
+        # The clone keeps a body already read (_content); the rest must match.
+        same = (
+            vars(built).keys() <= vars(cloned).keys() <= {*vars(built), "_content"}
+            and built.method == cloned.method
+            and built.url == cloned.url
+            and list(built.headers.raw) == list(cloned.headers.raw)
+            and built.extensions == cloned.extensions
+            and built.stream is cloned.stream
+            and built.read() == cloned.read()
+        )
+    except Exception:
+        return _build_request
+    return _clone_request if same else _build_request
+
+
+_copy_request = _fastest_copy()
+
+
+class _Done:
+    """What closing a metered response does: it is no longer in flight, and its lease
+    (if any) is released."""
+
+    __slots__ = ("_in_flight", "_lease")
+
+    def __init__(self, in_flight: Any, lease: Lease | None) -> None:
+        self._in_flight = in_flight
+        self._lease = lease
+
+    def __call__(self) -> None:
+        self._in_flight.dec()
+        if self._lease is not None:
+            self._lease.release()
 
 
 def _check_address(address: Hashable) -> Address:
@@ -107,7 +179,7 @@ class HttpEndpoint:
     URL's host and port become the address's, while the ``Host`` header stays the
     logical authority, and for HTTPS the TLS server name (SNI) and the certificate
     check use the logical host, never the address (httpcore's ``sni_hostname``
-    extension, which this replaces if the request has one).
+    extension; a request that sets its own keeps it, as with httpx's own transport).
 
     ``call_leased(request, lease)`` does the same and releases ``lease`` when the
     response is closed, so that a pool counts the request in flight until its body has
@@ -123,12 +195,15 @@ class HttpEndpoint:
     # factory, so that the endpoint re-created at such an address probes it first.
     _suspects: set[Address]
     _probe: bool = attrs.field(default=False, kw_only=True)
+    _metrics: EndpointMetrics = attrs.field(factory=EndpointMetrics.disabled, kw_only=True)
+    _metered: bool = attrs.field(init=False)
     _rewrite: UrlRewriter = attrs.field(init=False)
     _failure: Exception | None = attrs.field(default=None, init=False)
     _penalised_until: float | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._rewrite = UrlRewriter(*self.address)
+        self._metered = self._metrics.in_flight is not disabled
 
     # -- readiness ------------------------------------------------------------------------
 
@@ -188,16 +263,51 @@ class HttpEndpoint:
 
     async def call(self, request: httpx.Request) -> httpx.Response:
         """Send ``request``, meant for the logical authority, to this address."""
+        return await self._send(request, None)
+
+    async def call_leased(self, request: httpx.Request, lease: Lease) -> httpx.Response:
+        """`call`, releasing ``lease`` when the response (body included) is closed."""
+        return await self._send(request, lease)
+
+    async def _send(self, request: httpx.Request, lease: Lease | None) -> httpx.Response:
         outbound = self._outbound(request)
+        metrics = self._metrics
+        # Reading the clock twice a request costs more than the flag: only when counted.
+        metered = self._metered
+        if metered:
+            metrics.requests.inc()
+            metrics.in_flight.inc()
+            started = trio.current_time()
         try:
             response = await self._transport.handle_async_request(outbound)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            metrics.in_flight.dec()
+            metrics.failures.inc()
             if self._failure is None:
                 self._failure = exc
                 self._suspects.add(self.address)
             raise
-        if response.status_code in _THROTTLED:
+        except Exception:
+            metrics.in_flight.dec()
+            metrics.failures.inc()
+            raise
+        except BaseException:
+            metrics.in_flight.dec()  # cancelled: the caller's doing, not the endpoint's
+            raise
+        if metered:
+            metrics.latency.observe(trio.current_time() - started)
+        status = response.status_code
+        if status in _THROTTLED:
             self._penalise(response.headers.get("retry-after"))
+        if self._is_failure(response):
+            metrics.failures.inc()
+            if lease is not None:
+                # An error answered quickly must not make the endpoint look fast.
+                lease.failed = True
+        if metered:
+            release_when_closed(response, _Done(metrics.in_flight, lease))
+        elif lease is not None:
+            release_when_closed(response, lease.release)
         return response
 
     def _is_failure(self, response: httpx.Response) -> bool:
@@ -206,16 +316,6 @@ class HttpEndpoint:
         if response.status_code in _THROTTLED and "retry-after" in response.headers:
             return False
         return response.status_code in self._options.failure_statuses
-
-    async def call_leased(self, request: httpx.Request, lease: Lease) -> httpx.Response:
-        """`call`, releasing ``lease`` when the response (body included) is closed."""
-        response = await self.call(request)
-        if self._is_failure(response):
-            # An error answered quickly must not make the endpoint look fast.
-            lease.failed = True
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = ReleasingStream(response.stream, lease.release)
-        return response
 
     def _outbound(self, request: httpx.Request) -> httpx.Request:
         url = request.url
@@ -226,15 +326,9 @@ class HttpEndpoint:
             headers = headers.copy()
             headers["Host"] = url.netloc.decode("ascii")
         extensions: dict[str, Any] = request.extensions
-        if url.scheme == "https":
+        if url.scheme in _TLS_SCHEMES and "sni_hostname" not in extensions:
             extensions = {**extensions, "sni_hostname": url.raw_host.decode("ascii")}
-        return httpx.Request(
-            request.method,
-            self._rewrite(url),
-            headers=headers,
-            stream=request.stream,
-            extensions=extensions,
-        )
+        return _copy_request(request, self._rewrite(url), headers, extensions)
 
     def _penalise(self, retry_after: str | None) -> None:
         delay = retry_after_delay(retry_after, time.time())
@@ -251,14 +345,26 @@ class HttpEndpoint:
 
 @attrs.define(eq=False)
 class EndpointFactory:
-    """``new_endpoint(address, target)`` for one authority's pool.
+    """``new_endpoint(address, target)`` for one authority's pool: what a ``new_pool``
+    passed to `open_balanced_transport` receives.
 
     ``address`` is ``(host, port)``; ``target`` (discovery's metadata) is not used, though
-    a changed target still rebuilds the endpoint, as for any pool.
+    a changed target still rebuilds the endpoint, as for any pool. A ``new_pool`` that
+    makes a pool of its own passes it `pool_metrics`, so that the pool counts in the
+    transport's metrics: ``P2CPool(new_endpoint, metrics=new_endpoint.pool_metrics)``.
     """
 
     _options: EndpointOptions
+    authority: Authority | None = None
+    """The authority whose endpoints this makes."""
+    _meter: AuthorityMeter = attrs.field(factory=AuthorityMeter.disabled)
     _suspects: set[Address] = attrs.field(factory=set, init=False)
+
+    @property
+    def pool_metrics(self) -> PoolMetrics:
+        """The pool metrics of the authority (`trio_pool.PoolMetrics`, which count
+        nothing when the transport has no ``metrics``)."""
+        return self._meter.pool
 
     def __call__(self, address: Hashable, target: object) -> HttpEndpoint:
         checked = _check_address(address)
@@ -268,4 +374,5 @@ class EndpointFactory:
             self._options,
             self._suspects,
             probe=checked in self._suspects,
+            metrics=self._meter.endpoint(checked),
         )

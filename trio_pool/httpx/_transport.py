@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import math
 import ssl
+import sys
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from contextlib import asynccontextmanager
-from typing import Any, TypeAlias
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
+from typing import Any, SupportsIndex, TypeAlias, overload
 
 import attrs
 import httpx
 import trio
 
+from .._errors import PoolError
 from .._nursery import raise_single
-from .._pool import P2CPool, PeakEwma, Pool
-from .._queue import PoolQueue
+from .._pool import EndpointStatistics, P2CPool, PeakEwma, Pool, PoolStatistics
+from .._queue import PoolQueue, PoolQueueStatistics
+from .._runtime import require_trio
 from .._validate import check_seconds
-from ._authority import Resolve, authority_of, discovery_for
+from ._authority import Authority, AuthorityKey, Resolve, discovery_for, key_of
 from ._balancer import Balancer
-from ._endpoint import Address, EndpointFactory, EndpointOptions, HttpEndpoint
-from ._errors import BalancerClosedError, map_pool_errors
-from ._stream import ReleasingStream
+from ._discovery import WatchedDiscovery
+from ._endpoint import Address, EndpointFactory, EndpointOptions
+from ._errors import BalancerClosedError, map_pool_error
+from ._metrics import TransportMeter, TransportMetricFamilies, TransportMetrics
+from ._proxy import check_client_proxies
+from ._stream import release_when_closed
 
 __all__ = [
+    "AuthorityStatistics",
+    "AuthorityTable",
     "BalancedTransport",
     "NewEndpoint",
     "NewPool",
@@ -33,28 +42,98 @@ __all__ = [
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 """httpx's default connection limits, which apply to each endpoint."""
 
-NewEndpoint: TypeAlias = Callable[[Address, Any], HttpEndpoint]
-"""The endpoint factory that a ``new_pool`` receives: ``new_endpoint(address, target)``."""
+NewEndpoint: TypeAlias = EndpointFactory
+"""The endpoint factory that a ``new_pool`` receives: ``new_endpoint(address, target)``,
+with ``new_endpoint.pool_metrics`` for the pool it makes."""
 
 NewPool: TypeAlias = Callable[[NewEndpoint], Pool[Address, Any, httpx.Request, httpx.Response]]
 """Makes the pool of one authority around its endpoint factory."""
+
+# A pool timeout of 0 means "do not wait"; the queue takes only positive timeouts.
+_NO_WAIT = 1e-9
 
 
 def _default_pool(
     new_endpoint: NewEndpoint,
 ) -> P2CPool[Address, Any, httpx.Request, httpx.Response]:
-    return P2CPool(new_endpoint, load=PeakEwma())
+    return P2CPool(new_endpoint, load=PeakEwma(), metrics=new_endpoint.pool_metrics)
+
+
+@attrs.frozen
+class AuthorityStatistics:
+    """One authority's balancer, in `TransportStatistics`."""
+
+    authority: Authority
+    active: int
+    """Requests using the balancer, each until its response (body included) is closed."""
+    queue: PoolQueueStatistics | None
+    """Its queue's state (``None`` for the moment its queue is starting)."""
+    pool: PoolStatistics | None
+    """Its endpoints counted by state, its last endpoint error (``None`` for a pool
+    without ``statistics()``)."""
+    endpoints: tuple[EndpointStatistics, ...]
+    """Each endpoint: address, state, load estimate, calls in flight, failures in a row,
+    last error (empty for a pool without ``endpoint_statistics()``)."""
+
+
+class AuthorityTable(tuple[AuthorityStatistics, ...]):
+    """The authorities of `TransportStatistics`: a tuple, that is also looked up by
+    authority: ``authorities["api.test:443"]`` (its ``str()``), ``authorities[
+    "https://api.test:443"]`` (its origin) or ``authorities[Authority(...)]``, and
+    ``"api.test:443" in authorities``."""
+
+    __slots__ = ()
+
+    def find(self, key: Authority | str) -> AuthorityStatistics | None:
+        """The statistics of the authority ``key`` names, or ``None``."""
+        for statistics in self:
+            authority = statistics.authority
+            if key == authority or key == str(authority) or key == authority.origin:
+                return statistics
+        return None
+
+    @overload
+    def __getitem__(self, key: SupportsIndex) -> AuthorityStatistics: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> tuple[AuthorityStatistics, ...]: ...
+
+    @overload
+    def __getitem__(self, key: Authority | str) -> AuthorityStatistics: ...
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, Authority | str):
+            found = self.find(key)
+            if found is None:
+                raise KeyError(key)
+            return found
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, Authority | str):
+            return self.find(key) is not None
+        return super().__contains__(key)
 
 
 @attrs.frozen
 class TransportStatistics:
     """A snapshot of a balanced transport, from `BalancedTransport.statistics`."""
 
-    authorities: tuple[str, ...]
-    """The authorities that have a balancer now, sorted."""
-    active: int
-    """Requests in progress through those balancers, each counted until its response
-    (body included) is closed."""
+    authorities: AuthorityTable
+    """The authorities that have a balancer now, sorted by host, port and scheme; look
+    one up by its ``str()`` or its origin: ``authorities["api.test:443"]``."""
+
+    @property
+    def active(self) -> int:
+        """Requests in progress through the transport, each counted until its response
+        (body included) is closed."""
+        return sum(authority.active for authority in self.authorities)
+
+    def get(self, authority: Authority | str) -> AuthorityStatistics | None:
+        """The statistics of ``authority``: an `Authority`, its ``str()``
+        (``"api.test:443"``) or its origin (``"https://api.test:443"``); ``None`` if
+        it has no balancer now (for a ``str()`` that two schemes share, the first)."""
+        return self.authorities.find(authority)
 
 
 @attrs.define(eq=False)
@@ -74,14 +153,24 @@ class BalancedTransport(httpx.AsyncBaseTransport):
     _failfast_timeout: float
     _idle_timeout: float
     _connect_retries: int
-    _balancers: dict[str, Balancer] = attrs.field(factory=dict, init=False)
+    _meter: TransportMeter = attrs.field(factory=lambda: TransportMeter(None))
+    _balancers: dict[Authority, Balancer] = attrs.field(factory=dict, init=False)
+    # Each URL key (scheme, raw host, port as written) seen for a balancer: what a
+    # request is routed by without building and validating its Authority again.
+    _routes: dict[AuthorityKey, Balancer] = attrs.field(factory=dict, init=False)
+    _route_keys: dict[Balancer, list[AuthorityKey]] = attrs.field(factory=dict, init=False)
+    # One-shot streams from a mapping, each feeding one balancer.
+    _one_shot_streams: dict[int, tuple[object, Balancer]] = attrs.field(factory=dict, init=False)
     _closed: bool = attrs.field(default=False, init=False)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through its authority's balancer.
 
         Raises:
-            BalancerFailFastError: no endpoint of the authority was ready in time.
+            httpx.UnsupportedProtocol: the URL has no scheme or host, or a scheme other
+                than http, https, ws, wss (before ``resolve`` is asked anything).
+            BalancerFailFastError: no endpoint of the authority could be reached.
+            BalancerPoolTimeout: no endpoint took the request within its pool timeout.
             BalancerClosedError: the authority's queue, or the transport, is closed.
             UnknownAuthorityError: ``resolve`` knows no discovery for the authority.
             httpx.TransportError: the endpoint's own error, as httpx raises it.
@@ -89,39 +178,70 @@ class BalancedTransport(httpx.AsyncBaseTransport):
         if self._closed:
             await trio.lowlevel.checkpoint()
             raise BalancerClosedError("the balanced transport is closed", request=request)
-        authority = authority_of(request.url)
-        balancer = self._balancers.get(authority)
+        url = request.url
+        balancer = self._routes.get((url.scheme, url.raw_host, url.port))
         if balancer is None:
-            balancer = self._open(authority, request)
+            balancer = await self._route(request)
         balancer.enter()
         try:
             queue = balancer.queue
             if queue is None:
                 queue = await balancer.wait_queue(request)
-            response = await self._send(queue, request)
+            response = await self._send(balancer, queue, request)
         except BaseException:
             balancer.exit()
             raise
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = ReleasingStream(response.stream, balancer.exit)
+        release_when_closed(response, balancer.exit)
         return response
 
     async def _send(
-        self, queue: PoolQueue[httpx.Request, httpx.Response], request: httpx.Request
+        self,
+        balancer: Balancer,
+        queue: PoolQueue[httpx.Request, httpx.Response],
+        request: httpx.Request,
     ) -> httpx.Response:
+        # The request's pool timeout bounds its wait for an endpoint, as it bounds the
+        # wait for a connection in httpx's own transport; retries share it.
+        timeouts = request.extensions.get("timeout")
+        pool_timeout = timeouts.get("pool") if isinstance(timeouts, dict) else None
+        deadline = math.inf
+        if pool_timeout is not None:
+            pool_timeout = max(float(pool_timeout), _NO_WAIT)
+            deadline = trio.current_time() + pool_timeout
         # A request that could not connect was not sent, whatever its method: it is safe
         # to try it on another endpoint. The endpoint that failed is in backoff by then.
         retries = self._connect_retries
         while True:
             try:
-                with map_pool_errors(request):
-                    return await queue.call(request)
+                return await queue.call(request, dispatch_timeout=pool_timeout)
             except (httpx.ConnectError, httpx.ConnectTimeout):
                 if not retries:
                     raise
                 retries -= 1
+                if pool_timeout is not None:
+                    pool_timeout = max(deadline - trio.current_time(), _NO_WAIT)
+            except PoolError as exc:
+                raise map_pool_error(exc, balancer.authority.origin, request) from exc
 
-    def _open(self, authority: str, request: httpx.Request) -> Balancer:
+    async def _route(self, request: httpx.Request) -> Balancer:
+        """The balancer of a URL key seen for the first time: its authority's, opened now
+        if it has none."""
+        url = request.url
+        try:
+            authority = Authority.from_url(url)
+        except httpx.UnsupportedProtocol as exc:
+            await trio.lowlevel.checkpoint()
+            exc.request = request
+            raise
+        balancer = self._balancers.get(authority)
+        if balancer is None:
+            balancer = self._open(authority, request)
+        key = key_of(url)
+        self._routes[key] = balancer
+        self._route_keys[balancer].append(key)
+        return balancer
+
+    def _open(self, authority: Authority, request: httpx.Request) -> Balancer:
         discovery = discovery_for(self._resolve, authority, request)
         idle_timeout = self._idle_timeout
         # A one-shot stream (a generator, a memory channel) from a mapping could not
@@ -129,7 +249,19 @@ class BalancedTransport(httpx.AsyncBaseTransport):
         one_shot = isinstance(self._resolve, Mapping) and aiter(discovery) is discovery
         if one_shot:
             idle_timeout = math.inf
-        pool = self._new_pool(EndpointFactory(self._options))
+            feeding = self._one_shot_streams.get(id(discovery))
+            if feeding is not None and feeding[0] is discovery:
+                raise TypeError(
+                    f"resolve[{str(authority)!r}] is a one-shot stream that already feeds "
+                    f"the balancer of {feeding[1].authority.origin}; one stream can feed "
+                    "one balancer only: give each authority a stream of its own, or make "
+                    "resolve a function that returns a fresh stream on each call"
+                )
+        source = discovery
+        meter = self._meter.authority(authority)
+        if self._meter.enabled:
+            discovery = WatchedDiscovery(discovery, meter.updated)
+        pool = self._new_pool(EndpointFactory(self._options, authority, meter))
         balancer = Balancer(
             authority,
             pool,
@@ -139,22 +271,49 @@ class BalancedTransport(httpx.AsyncBaseTransport):
             idle_timeout,
             self._forget,
             one_shot,
+            meter,
         )
+        if one_shot:
+            self._one_shot_streams[id(source)] = (source, balancer)
         self._balancers[authority] = balancer
-        self._nursery.start_soon(balancer.run, name=f"trio_pool.httpx balancer {authority}")
+        self._route_keys[balancer] = []
+        self._nursery.start_soon(balancer.run, name=f"trio_pool.httpx balancer {authority.origin}")
         return balancer
 
     def _forget(self, balancer: Balancer) -> None:
         if self._balancers.get(balancer.authority) is balancer:
             del self._balancers[balancer.authority]
+        for key in self._route_keys.pop(balancer, ()):
+            if self._routes.get(key) is balancer:
+                del self._routes[key]
+        for stream_id, (_, feeding) in list(self._one_shot_streams.items()):
+            if feeding is balancer:
+                del self._one_shot_streams[stream_id]
+        balancer.meter.close()
 
     def statistics(self) -> TransportStatistics:
-        """A snapshot of the transport's balancers."""
-        balancers = self._balancers.values()
+        """A snapshot of the transport: each authority's queue and endpoints."""
         return TransportStatistics(
-            authorities=tuple(sorted(self._balancers)),
-            active=sum(b.active for b in balancers),
+            authorities=AuthorityTable(
+                _authority_statistics(balancer)
+                for _, balancer in sorted(
+                    self._balancers.items(),
+                    key=lambda item: (item[0].host, item[0].port, item[0].scheme),
+                )
+            )
         )
+
+    async def __aenter__(self) -> BalancedTransport:
+        """What ``async with httpx.AsyncClient(transport=...)`` calls: checks that no
+        proxy of the client bypasses the transport for a whole scheme.
+
+        Raises:
+            ValueError: the client's ``proxy=`` (or a proxy mount) would take every
+                request of a scheme before this transport sees it.
+        """
+        check_client_proxies(self, sys._getframe(1))
+        await trio.lowlevel.checkpoint()
+        return self
 
     async def aclose(self) -> None:
         """Do nothing: the transport closes when the ``open_balanced_transport`` block ends.
@@ -168,8 +327,63 @@ class BalancedTransport(httpx.AsyncBaseTransport):
         self._closed = True
 
 
-@asynccontextmanager
-async def open_balanced_transport(
+def _authority_statistics(balancer: Balancer) -> AuthorityStatistics:
+    pool = balancer.pool
+    statistics = getattr(pool, "statistics", None)
+    endpoint_statistics = getattr(pool, "endpoint_statistics", None)
+    snapshot = statistics() if callable(statistics) else None
+    endpoints = endpoint_statistics() if callable(endpoint_statistics) else ()
+    return AuthorityStatistics(
+        authority=balancer.authority,
+        active=balancer.active,
+        queue=balancer.queue.statistics() if balancer.queue is not None else None,
+        pool=snapshot if isinstance(snapshot, PoolStatistics) else None,
+        endpoints=tuple(e for e in endpoints if isinstance(e, EndpointStatistics)),
+    )
+
+
+_NOT_A_TRANSPORT = (
+    "open_balanced_transport(...) gives an async context manager, not a transport: "
+    "open it with `async with open_balanced_transport(...) as transport:` and pass "
+    "that to httpx.AsyncClient(transport=transport)"
+)
+
+
+@attrs.define(eq=False)
+class _OpenBalancedTransport(AbstractAsyncContextManager[BalancedTransport]):
+    """What `open_balanced_transport` returns: ``async with`` it for the transport.
+
+    Passed to ``httpx.AsyncClient(transport=...)`` by mistake, it says so on the first
+    request, rather than failing on an attribute an httpx transport has.
+    """
+
+    _open: Callable[[], AbstractAsyncContextManager[BalancedTransport]]
+    _opened: AbstractAsyncContextManager[BalancedTransport] | None = None
+
+    async def __aenter__(self) -> BalancedTransport:
+        if self._opened is not None:
+            raise RuntimeError("an open_balanced_transport(...) context is entered once")
+        require_trio("open_balanced_transport()")
+        self._opened = self._open()
+        return await self._opened.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        assert self._opened is not None, "__aexit__ follows __aenter__"
+        return await self._opened.__aexit__(exc_type, exc_value, traceback)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise TypeError(_NOT_A_TRANSPORT)
+
+    async def aclose(self) -> None:
+        """Nothing to close: what ``httpx.AsyncClient.aclose`` calls on its transport."""
+
+
+def open_balanced_transport(
     resolve: Resolve,
     *,
     verify: ssl.SSLContext | bool = True,
@@ -185,22 +399,26 @@ async def open_balanced_transport(
     probe_timeout: float = 5.0,
     failure_statuses: Collection[int] = range(500, 600),
     new_pool: NewPool | None = None,
-) -> AsyncIterator[BalancedTransport]:
+    metrics: TransportMetricFamilies | TransportMetrics | None = None,
+) -> AbstractAsyncContextManager[BalancedTransport]:
     """Open an httpx transport that balances each authority over its discovered endpoints.
 
     ::
 
-        async with open_balanced_transport({"api.test": discovery}) as transport:
+        async with open_balanced_transport({"api.test:443": discovery}) as transport:
             async with httpx.AsyncClient(transport=transport) as client:
                 response = await client.get("https://api.test/users")
 
-    The *authority* of a request is its URL's host, plus ``:port`` when the URL names a
-    port other than the scheme's default (see `authority_of`). ``resolve`` gives each
-    authority its discovery stream, an async iterable of `trio_pool.Update` over
-    ``(host, port)`` addresses: either a callable ``resolve(authority)`` or a mapping from
-    authority to stream. It is called on the first request for an authority, in that
-    request's task; a ``LookupError`` from it (a missing key) fails the request with
-    `UnknownAuthorityError`.
+    The *authority* of a request is the `Authority` of its URL: scheme, host and port,
+    the scheme's default port filled in, so ``http://api.test`` and ``https://api.test``
+    are two authorities. ``resolve`` gives each authority its discovery stream, an async
+    iterable of `trio_pool.Update` over ``(host, port)`` addresses: either a callable
+    ``resolve(authority)``, given the `Authority`, or a mapping keyed by
+    ``str(authority)`` (``"api.test:443"``). It is called on the first request for an
+    authority, in that request's task; a ``LookupError`` from it (a missing key) fails
+    the request with `UnknownAuthorityError`. A URL without a scheme or a host, or with
+    a scheme other than http, https, ws or wss, raises ``httpx.UnsupportedProtocol``
+    before ``resolve`` is asked anything, as with httpx's own transport.
 
     Each authority gets a balancer: a `trio_pool.open_pool_queue` over a pool of its own
     (``new_pool(new_endpoint)``, by default ``P2CPool(new_endpoint, load=PeakEwma())``),
@@ -212,14 +430,27 @@ async def open_balanced_transport(
 
     Each request goes to an endpoint the pool picks. The URL is rewritten to the
     endpoint's address; the ``Host`` header stays the logical authority; for HTTPS the
-    TLS server name and the certificate check use the logical host, never the address.
-    Each endpoint is an ``httpx.AsyncHTTPTransport`` of its own, per authority and
-    address, so a connection is never reused for another logical name.
+    TLS server name and the certificate check use the logical host, never the address
+    (a request's own ``sni_hostname`` extension wins). Each endpoint is an
+    ``httpx.AsyncHTTPTransport`` of its own, per authority and address, so a
+    connection is never reused for another logical name.
+
+    A request waits for an endpoint at most its ``pool`` timeout (httpx's
+    ``Timeout(pool=...)``, 5 s by default), then fails with `BalancerPoolTimeout`, an
+    ``httpx.PoolTimeout``; when no endpoint of the authority has been ready for
+    ``failfast_timeout``, requests fail with `BalancerFailFastError`, an
+    ``httpx.ConnectError`` that names the authority, its endpoints by state and the
+    last endpoint error.
 
     A request counts against its endpoint's load from the moment it is bound until its
     response is closed, streamed bodies included; Peak-EWMA measures the latency to the
     response headers. Close streamed responses (``async with client.stream(...)``): one
     left open keeps its endpoint counted busy, as it keeps its connection in httpx.
+
+    Proxies are not supported: the transport dials the endpoints discovery finds. As
+    with any transport passed to httpx, the proxy environment variables do not apply;
+    a client whose ``proxy=`` would take every request before the transport sees it
+    raises ``ValueError`` when it is entered (``async with client``).
 
     Args:
         resolve: authority -> discovery stream, a callable or a mapping.
@@ -231,9 +462,9 @@ async def open_balanced_transport(
         http2: whether endpoints may speak HTTP/2, negotiated with ALPN over TLS; needs
             the ``h2`` package (``pip install httpx[http2]``).
         limits: connection limits *per endpoint*.
-        failfast_timeout: a request waits at most this long for a ready endpoint of its
-            authority; then it, and every request until an endpoint is ready again,
-            fails with `BalancerFailFastError`.
+        failfast_timeout: when no endpoint of an authority has been ready for this
+            long while a request waited, it, and every request until an endpoint is
+            ready again, fails with `BalancerFailFastError`.
         idle_timeout: seconds without a request after which an authority's balancer is
             closed (Trio time); ``math.inf`` keeps them all.
         capacity: requests that may wait in each authority's queue before callers wait
@@ -251,18 +482,27 @@ async def open_balanced_transport(
             response still reaches the caller. A ``429`` or ``503`` with ``Retry-After``
             is penalised by that instead. Pass ``()`` to count every answer alike.
         new_pool: ``new_pool(new_endpoint) -> Pool``, to choose another pool or load,
-            say ``lambda new: trio_pool.P2CPool(new, load=trio_pool.PendingRequests())``.
-            The shipped pools call an endpoint's ``call_leased`` and so count a response
-            until its body is closed; a pool that calls ``call`` stops at the headers,
-            and may close an evicted endpoint while a body is still being read.
+            say ``lambda new: trio_pool.P2CPool(new, load=trio_pool.PendingRequests(),
+            metrics=new.pool_metrics)``. The shipped pools call an endpoint's
+            ``call_leased`` and so count a response until its body is closed; a pool
+            that calls ``call`` stops at the headers, and may close an evicted endpoint
+            while a body is still being read.
+        metrics: ``TransportMetricFamilies.register(registry)`` (or its
+            ``labels(...)``): each authority's queue and pool metrics, labelled
+            ``authority``, and each endpoint's, labelled ``endpoint`` too, dropped when
+            the endpoint or the balancer goes. ``None``: no metrics.
 
-    Errors: `BalancerFailFastError` and `BalancerClosedError` are ``httpx.TransportError``
-    subclasses (and `trio_pool.PoolError` ones) with the queue's error as ``__cause__``;
-    an endpoint's own errors are httpx's, unwrapped.
+    Errors: the transport's own are ``httpx.TransportError`` subclasses (and
+    `trio_pool.PoolError` ones) with the queue's error as ``__cause__``; an endpoint's
+    own errors are httpx's, unwrapped.
 
     Leaving the block closes every balancer, its endpoints and their connections, and
     leaves no task behind; requests still in progress fail, and later ones raise
     `BalancerClosedError`.
+
+    Raises:
+        TypeError, ValueError: a bad argument, at once.
+        RuntimeError: entered under asyncio (trio-pool runs under Trio).
     """
     options = _check_options(
         verify=verify,
@@ -285,25 +525,35 @@ async def open_balanced_transport(
         raise TypeError(f"new_pool must be callable, got {type(new_pool).__name__}")
     if not callable(resolve) and not isinstance(resolve, Mapping):
         raise TypeError(f"resolve must be a callable or a mapping, got {type(resolve).__name__}")
-    try:
-        async with trio.open_nursery() as nursery:
-            transport = BalancedTransport(
-                resolve,
-                nursery,
-                new_pool if new_pool is not None else _default_pool,
-                options,
-                capacity,
-                failfast_timeout,
-                idle_timeout,
-                connect_retries,
-            )
-            try:
-                yield transport
-            finally:
-                transport._close()
-                nursery.cancel_scope.cancel(reason="the open_balanced_transport block was left")
-    except BaseExceptionGroup as group:
-        raise_single(group)
+    meter = TransportMeter.of(metrics)
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[BalancedTransport]:
+        meter.claim()
+        try:
+            async with trio.open_nursery() as nursery:
+                transport = BalancedTransport(
+                    resolve,
+                    nursery,
+                    new_pool if new_pool is not None else _default_pool,
+                    options,
+                    capacity,
+                    failfast_timeout,
+                    idle_timeout,
+                    connect_retries,
+                    meter,
+                )
+                try:
+                    yield transport
+                finally:
+                    transport._close()
+                    nursery.cancel_scope.cancel(reason="the open_balanced_transport block was left")
+        except BaseExceptionGroup as group:
+            raise_single(group)
+        finally:
+            meter.release()
+
+    return _OpenBalancedTransport(opened)
 
 
 def _check_options(
