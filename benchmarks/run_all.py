@@ -23,7 +23,10 @@ def main() -> int:
     failed = []
     for bench in sorted(HERE.glob("bench_*.py")):
         name = bench.stem.removeprefix("bench_")
-        extra = ["--json", str(RESULTS / "balance_latencies.json")] if name == "balance" else []
+        extra = {
+            "balance": ["--json", str(RESULTS / "balance_latencies.json")],
+            "health": ["--plots", str(HERE.parent / "docs" / "img")],
+        }.get(name, [])
         print(f"== {bench.name}", flush=True)
         run = subprocess.run(
             [sys.executable, str(bench), *extra], capture_output=True, text=True, check=False

@@ -445,3 +445,52 @@ async def test_an_error_in_the_block_propagates_as_itself() -> None:
     with pytest.raises(KeyError, match="mine"):
         async with open_balanced_transport({}):
             raise KeyError("mine")
+
+
+async def test_an_endpoint_answering_5xx_is_ejected_by_default() -> None:
+    bad = Backend("bad", status=500)
+    async with open_backends(bad) as backends:
+        resolver = Resolver({"api.test:80": [b.address for b in backends]})
+        async with open_client(resolver) as (client, transport):
+            # The only endpoint, so P2C cannot steer away: five 5xx in a row eject it,
+            # as HTTP_OUTLIER_DETECTION says (at least one endpoint may always be out).
+            for _ in range(5):
+                assert (await client.get("http://api.test/")).status_code == 500
+            (stats,) = transport.statistics().authorities
+            assert stats.pool is not None
+            assert stats.pool.ejected == 1
+            (endpoint,) = stats.endpoints
+            assert endpoint.ejected_until is not None
+
+
+async def test_an_ejected_endpoint_gets_no_requests_while_the_others_serve() -> None:
+    good, bad = Backend("good"), Backend("bad", status=503)
+    async with open_backends(good, bad) as backends:
+        resolver = Resolver({"api.test:80": [b.address for b in backends]})
+
+        def blind(new_endpoint: Any) -> Any:
+            # Calls in flight only, so that the ejection, not Peak-EWMA, keeps bad out.
+            return trio_pool.RoundRobinPool(
+                new_endpoint,
+                metrics=new_endpoint.pool_metrics,
+                outlier=trio_pool.OutlierDetection(consecutive_failures=3),
+            )
+
+        async with open_client(resolver, new_pool=blind) as (client, _):
+            statuses = [(await client.get("http://api.test/")).status_code for _ in range(40)]
+        assert statuses.count(503) == 3, "ejected after its third 5xx in a row"
+        assert statuses[-20:] == [200] * 20
+
+
+async def test_health_can_be_turned_off() -> None:
+    good, bad = Backend("good"), Backend("bad", status=500)
+    async with open_backends(good, bad) as backends:
+        resolver = Resolver({"api.test:80": [b.address for b in backends]})
+        async with open_client(resolver, outlier=None, slow_start=None) as (client, transport):
+            for _ in range(20):
+                await client.get("http://api.test/")
+            (stats,) = transport.statistics().authorities
+            assert stats.pool is not None
+            assert stats.pool.ejected == 0
+        with pytest.raises(TypeError, match=r"outlier must be a trio_pool\.OutlierDetection"):
+            open_balanced_transport(resolver, outlier="yes")  # type: ignore[arg-type]

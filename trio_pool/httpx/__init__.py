@@ -35,6 +35,8 @@ from ._metrics import EndpointMetricFamilies as EndpointMetricFamilies
 from ._metrics import EndpointMetrics as EndpointMetrics
 from ._metrics import TransportMetricFamilies as TransportMetricFamilies
 from ._metrics import TransportMetrics as TransportMetrics
+from ._transport import HTTP_OUTLIER_DETECTION as HTTP_OUTLIER_DETECTION
+from ._transport import HTTP_SLOW_START as HTTP_SLOW_START
 from ._transport import AuthorityStatistics as AuthorityStatistics
 from ._transport import AuthorityTable as AuthorityTable
 from ._transport import BalancedTransport as BalancedTransport
@@ -45,6 +47,8 @@ from ._transport import open_balanced_transport as open_balanced_transport
 
 __all__ = [
     "ENDPOINT_LATENCY_BUCKETS",
+    "HTTP_OUTLIER_DETECTION",
+    "HTTP_SLOW_START",
     "Address",
     "Authority",
     "AuthorityStatistics",

@@ -16,7 +16,15 @@ import trio
 
 from .._errors import PoolError
 from .._nursery import raise_single
-from .._pool import EndpointStatistics, P2CPool, PeakEwma, Pool, PoolStatistics
+from .._pool import (
+    EndpointStatistics,
+    OutlierDetection,
+    P2CPool,
+    PeakEwma,
+    Pool,
+    PoolStatistics,
+    SlowStart,
+)
 from .._queue import PoolQueue, PoolQueueStatistics
 from .._runtime import require_trio
 from .._validate import check_seconds
@@ -53,10 +61,36 @@ NewPool: TypeAlias = Callable[[NewEndpoint], Pool[Address, Any, httpx.Request, h
 _NO_WAIT = 1e-9
 
 
-def _default_pool(
-    new_endpoint: NewEndpoint,
-) -> P2CPool[Address, Any, httpx.Request, httpx.Response]:
-    return P2CPool(new_endpoint, load=PeakEwma(), metrics=new_endpoint.pool_metrics)
+HTTP_OUTLIER_DETECTION = OutlierDetection(
+    consecutive_failures=5,
+    failure_percentage=0.5,
+    interval=10.0,
+    base_ejection=30.0,
+    max_ejection=300.0,
+    max_ejected_percent=0.1,
+    min_requests=50,
+)
+"""The transport's default outlier detection: Envoy's HTTP defaults (five 5xx or
+connection failures in a row, 30 s doubling up to 300 s, a tenth of the endpoints at
+most), and an endpoint that failed more than half of at least 50 calls in 10 s."""
+
+HTTP_SLOW_START = SlowStart(window=30.0, aggression=1.0, min_weight=0.1)
+"""The transport's default slow start: a new endpoint's share ramps up linearly over
+30 s, from a tenth, so a backend that just started warms its caches and connection pools
+before it takes its full share."""
+
+
+def _default_pool(outlier: OutlierDetection | None, slow_start: SlowStart | None) -> NewPool:
+    def new_pool(new_endpoint: NewEndpoint) -> P2CPool[Address, Any, httpx.Request, httpx.Response]:
+        return P2CPool(
+            new_endpoint,
+            load=PeakEwma(),
+            metrics=new_endpoint.pool_metrics,
+            outlier=outlier,
+            slow_start=slow_start,
+        )
+
+    return new_pool
 
 
 @attrs.frozen
@@ -400,6 +434,8 @@ def open_balanced_transport(
     failure_statuses: Collection[int] = range(500, 600),
     new_pool: NewPool | None = None,
     metrics: TransportMetricFamilies | TransportMetrics | None = None,
+    outlier: OutlierDetection | None = HTTP_OUTLIER_DETECTION,
+    slow_start: SlowStart | None = HTTP_SLOW_START,
 ) -> AbstractAsyncContextManager[BalancedTransport]:
     """Open an httpx transport that balances each authority over its discovered endpoints.
 
@@ -421,7 +457,8 @@ def open_balanced_transport(
     before ``resolve`` is asked anything, as with httpx's own transport.
 
     Each authority gets a balancer: a `trio_pool.open_pool_queue` over a pool of its own
-    (``new_pool(new_endpoint)``, by default ``P2CPool(new_endpoint, load=PeakEwma())``),
+    (``new_pool(new_endpoint)``, by default a `trio_pool.P2CPool` over Peak-EWMA with
+    ``outlier`` and ``slow_start``),
     started in the transport's nursery on its first request and closed once no request
     has used it for ``idle_timeout`` seconds; a later request starts a new one, calling
     ``resolve`` again. A stream that can be iterated only once (an async generator, a
@@ -491,6 +528,12 @@ def open_balanced_transport(
             ``labels(...)``): each authority's queue and pool metrics, labelled
             ``authority``, and each endpoint's, labelled ``endpoint`` too, dropped when
             the endpoint or the balancer goes. ``None``: no metrics.
+        outlier: the default pool's `trio_pool.OutlierDetection`, on by default with
+            `HTTP_OUTLIER_DETECTION`: an endpoint whose requests fail (a 5xx, as
+            ``failure_statuses`` says, or an error) is ejected for a while. ``None``
+            turns it off. Ignored with ``new_pool``: give your pool its own.
+        slow_start: the default pool's `trio_pool.SlowStart`, on by default with
+            `HTTP_SLOW_START`; ``None`` turns it off. Ignored with ``new_pool``.
 
     Errors: the transport's own are ``httpx.TransportError`` subclasses (and
     `trio_pool.PoolError` ones) with the queue's error as ``__cause__``; an endpoint's
@@ -523,6 +566,10 @@ def open_balanced_transport(
             raise ValueError(f"{name} must be >= 0, got {count}")
     if new_pool is not None and not callable(new_pool):
         raise TypeError(f"new_pool must be callable, got {type(new_pool).__name__}")
+    if outlier is not None and not isinstance(outlier, OutlierDetection):
+        raise TypeError(f"outlier must be a trio_pool.OutlierDetection, got {outlier!r}")
+    if slow_start is not None and not isinstance(slow_start, SlowStart):
+        raise TypeError(f"slow_start must be a trio_pool.SlowStart, got {slow_start!r}")
     if not callable(resolve) and not isinstance(resolve, Mapping):
         raise TypeError(f"resolve must be a callable or a mapping, got {type(resolve).__name__}")
     meter = TransportMeter.of(metrics)
@@ -535,7 +582,7 @@ def open_balanced_transport(
                 transport = BalancedTransport(
                     resolve,
                     nursery,
-                    new_pool if new_pool is not None else _default_pool,
+                    new_pool if new_pool is not None else _default_pool(outlier, slow_start),
                     options,
                     capacity,
                     failfast_timeout,
