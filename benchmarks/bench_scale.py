@@ -6,6 +6,8 @@ Over a `P2CPool` (Peak-EWMA) of instant endpoints, plain ones by default (only
 
 - per-call cost through `open_pool_queue` with 10 endpoints and with 100,000, same
   callers, same run: P2C is O(1) per pick, so the ratio should stay near 1;
+- per-call cost of a `LeastLoadedPool` with 100,000 endpoints against P2C's: its heap
+  costs O(log n) per call (goal: at most 1.5x);
 - a `Reset` of 100,000 new endpoints into a running queue, then the first call: the
   time from the update to the first answer, beside the floor of building a dict of the
   same pairs;
@@ -67,9 +69,17 @@ def pairs(count: int) -> list[tuple[tuple[str, int], None]]:
     return [((f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 8080), None) for i in range(count)]
 
 
-async def per_call(kind: str, endpoints: int, calls: int, callers: int) -> float:
+POOLS: dict[str, Callable[[type[Plain]], trio_pool.BalancedPool[Any, None, int, int]]] = {
+    "p2c": trio_pool.P2CPool,
+    "least_loaded": trio_pool.LeastLoadedPool,
+}
+
+
+async def per_call(
+    kind: str, endpoints: int, calls: int, callers: int, pool_name: str = "p2c"
+) -> float:
     """Seconds per call through the queue with ``endpoints`` endpoints."""
-    pool: trio_pool.P2CPool[Any, None, int, int] = trio_pool.P2CPool(KINDS[kind])
+    pool = POOLS[pool_name](KINDS[kind])
     send, discovery = trio.open_memory_channel[trio_pool.Update](math.inf)
     send.send_nowait(trio_pool.Reset(pairs(endpoints)))
     each = calls // callers
@@ -183,6 +193,22 @@ def main() -> None:
         figures[f"{kind}_per_call_us_large"] = round(large * 1e6, 3)
         figures[f"{kind}_per_call_ratio"] = round(large / small, 3)
         figures[f"{kind}_reset_then_first_call_s"] = round(first, 4)
+    for kind in KINDS:
+        # The least-loaded pool's heap costs O(log n) per call: against P2C, same size.
+        def per_call_of(pool_name: str, kind: str = kind) -> Callable[[], float]:
+            return lambda: (
+                -trio.run(per_call, kind, args.endpoints, args.calls, args.callers, pool_name)
+            )
+
+        p2c, least = best_of(args.rounds, per_call_of("p2c"), per_call_of("least_loaded"))
+        p2c, least = -p2c, -least
+        print(
+            f"{kind}: per call with {args.endpoints:,} endpoints, least-loaded "
+            f"{least * 1e6:.2f} us, P2C {p2c * 1e6:.2f} us = {least / p2c:.3f}x",
+            flush=True,
+        )
+        figures[f"{kind}_least_loaded_per_call_us_large"] = round(least * 1e6, 3)
+        figures[f"{kind}_least_loaded_vs_p2c"] = round(least / p2c, 3)
     idle = trio.run(longest_stall, None, args.stall_endpoints)
     figures["idle_stall_s"] = round(idle, 4)
     for kind in KINDS:

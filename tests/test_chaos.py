@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from trio_pool import (
+    LeastLoadedPool,
     P2CPool,
     PendingRequests,
     PoolMetricFamilies,
@@ -30,6 +31,8 @@ from trio_pool.testing import Scenario, run_scenario, scenarios
 POOLS: dict[str, Callable[..., Any]] = {
     "p2c_peak_ewma": P2CPool,
     "p2c_pending": lambda new, **kw: P2CPool(new, load=PendingRequests(), **kw),
+    "least_loaded": LeastLoadedPool,
+    "least_loaded_pending": lambda new, **kw: LeastLoadedPool(new, load=PendingRequests(), **kw),
     "round_robin": RoundRobinPool,
     "random": RandomPool,
 }

@@ -31,6 +31,7 @@ from trio_pool import Add, FailFastError, Remove, Reset, Update
 SECONDS = float(os.environ.get("TRIO_POOL_SOAK_SECONDS", "0"))
 POOLS = {
     "p2c": trio_pool.P2CPool,
+    "least_loaded": trio_pool.LeastLoadedPool,
     "round_robin": trio_pool.RoundRobinPool,
     "random": trio_pool.RandomPool,
 }

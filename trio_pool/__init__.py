@@ -21,6 +21,7 @@ from ._pool import Endpoint as Endpoint
 from ._pool import EndpointState as EndpointState
 from ._pool import EndpointStatistics as EndpointStatistics
 from ._pool import Lease as Lease
+from ._pool import LeastLoadedPool as LeastLoadedPool
 from ._pool import Load as Load
 from ._pool import LoadTracker as LoadTracker
 from ._pool import OutlierDetection as OutlierDetection
@@ -63,6 +64,7 @@ __all__ = [
     "EndpointStatistics",
     "FailFastError",
     "Lease",
+    "LeastLoadedPool",
     "Load",
     "LoadTracker",
     "OutlierDetection",

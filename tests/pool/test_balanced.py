@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from trio_pool import (
     BalancedPool,
     EndpointState,
+    LeastLoadedPool,
     P2CPool,
     PoolMetricFamilies,
     RandomPool,
@@ -26,7 +27,7 @@ from .test_ready_cache import KINDS, driven
 
 PoolFactory = Callable[..., BalancedPool[Any, Any, Any, Any]]
 pools = pytest.mark.parametrize(
-    "make_pool", [P2CPool, RoundRobinPool, RandomPool], ids=lambda p: p.__name__
+    "make_pool", [P2CPool, LeastLoadedPool, RoundRobinPool, RandomPool], ids=lambda p: p.__name__
 )
 
 

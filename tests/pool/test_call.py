@@ -13,6 +13,7 @@ import trio.testing
 
 from trio_pool import (
     BalancedPool,
+    LeastLoadedPool,
     P2CPool,
     RandomPool,
     Remove,
@@ -26,7 +27,7 @@ from ..support.fake_endpoints import Factory
 from .test_ready_cache import KINDS, driven, kinds
 
 pools = pytest.mark.parametrize(
-    "make_pool", [P2CPool, RoundRobinPool, RandomPool], ids=lambda p: p.__name__
+    "make_pool", [P2CPool, LeastLoadedPool, RoundRobinPool, RandomPool], ids=lambda p: p.__name__
 )
 
 

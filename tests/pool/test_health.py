@@ -16,6 +16,7 @@ from trio_pool import (
     BalancedPool,
     CallOutcome,
     Lease,
+    LeastLoadedPool,
     OutlierDetection,
     P2CPool,
     PendingRequests,
@@ -32,6 +33,7 @@ from .test_ready_cache import KINDS, driven
 PoolFactory = Callable[..., BalancedPool[Any, Any, Any, Any]]
 ALL_POOLS: dict[str, PoolFactory] = {
     "p2c": P2CPool,
+    "least_loaded": LeastLoadedPool,
     "round_robin": RoundRobinPool,
     "random": RandomPool,
 }
@@ -39,10 +41,10 @@ pools = pytest.mark.parametrize("make_pool", ALL_POOLS.values(), ids=list(ALL_PO
 
 
 def blind(make_pool: PoolFactory) -> PoolFactory:
-    """The pool, with P2C comparing calls in flight only: Peak-EWMA would steer away
-    from a failing endpoint by itself, and these tests are about ejecting it."""
-    if make_pool is P2CPool:
-        return lambda *args, **options: P2CPool(*args, load=PendingRequests(), **options)
+    """The pool, comparing calls in flight only: Peak-EWMA would steer away from a
+    failing endpoint by itself, and these tests are about ejecting it."""
+    if make_pool is P2CPool or make_pool is LeastLoadedPool:
+        return lambda *args, **options: make_pool(*args, load=PendingRequests(), **options)
     return make_pool
 
 

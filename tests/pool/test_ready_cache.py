@@ -20,6 +20,7 @@ from trio_pool import (
     Backoff,
     BalancedPool,
     EndpointState,
+    LeastLoadedPool,
     P2CPool,
     PoolMetricFamilies,
     RandomPool,
@@ -38,6 +39,7 @@ KINDS = {
 kinds = pytest.mark.parametrize("kind", KINDS)
 POOLS: list[Callable[..., BalancedPool[Any, Any, Any, Any]]] = [
     P2CPool,
+    LeastLoadedPool,
     RoundRobinPool,
     RandomPool,
 ]

@@ -11,7 +11,16 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_pool import Add, DoesNotExist, P2CPool, RandomPool, Remove, Reset, RoundRobinPool
+from trio_pool import (
+    Add,
+    DoesNotExist,
+    LeastLoadedPool,
+    P2CPool,
+    RandomPool,
+    Remove,
+    Reset,
+    RoundRobinPool,
+)
 from trio_pool.testing import (
     CallState,
     EndpointHandle,
@@ -30,7 +39,7 @@ from trio_pool.testing import (
 )
 
 
-@pytest.mark.parametrize("pool_class", [P2CPool, RoundRobinPool, RandomPool])
+@pytest.mark.parametrize("pool_class", [P2CPool, LeastLoadedPool, RoundRobinPool, RandomPool])
 def test_shipped_pools_conform(pool_class: Callable[..., Any]) -> None:
     check_pool(pool_class)
 

@@ -9,6 +9,7 @@ Linkerd's ``pool/p2c``:
 - ``_ready_cache``: the readiness of members (pending, ready, backing off);
   ``_runner`` and ``_inline``: waits run without a task each unless they block;
 - ``_policy``: the choice among ready members (P2C, round robin, random);
+  ``_least_loaded`` and ``_heap``: the exact lowest load, from an indexed heap;
 - ``_call``, ``_bound``, ``_lease``: call accounting, ended exactly once;
 - ``_retire``: endpoints out of service drain, then close;
 - ``_health``: outlier ejection and slow start, for every policy;
@@ -32,6 +33,7 @@ from ._load import PendingRequests as PendingRequests
 from ._member import EndpointState as EndpointState
 from ._metrics import PoolMetricFamilies as PoolMetricFamilies
 from ._metrics import PoolMetrics as PoolMetrics
+from ._pools import LeastLoadedPool as LeastLoadedPool
 from ._pools import P2CPool as P2CPool
 from ._pools import RandomPool as RandomPool
 from ._pools import RoundRobinPool as RoundRobinPool

@@ -5,8 +5,9 @@ update, and evicting what leaves. It holds the parts that do the rest, and reads
 of their private state:
 
 - a `ReadyCache`: the readiness of its members (the ready list, pending waits, backoff);
-- a policy (`PowerOfTwoChoices`, `RoundRobin`, `UniformRandom`) that picks among the
-  ready, passed in rather than subclassed in;
+- a policy (`PowerOfTwoChoices`, `RoundRobin`, `UniformRandom`, `LeastLoaded`) that
+  picks among the ready, passed in rather than subclassed in (a `ListingPolicy` is told
+  of each member that joins or leaves the ready list);
 - `CallAccounting`: calls bound and counted until they end;
 - a `Retirer`: endpoints out of service drain, then close.
 
@@ -35,7 +36,7 @@ from ._load import Load
 from ._member import EndpointState, Member
 from ._membership import ABSENT, Membership
 from ._metrics import PoolMetrics
-from ._policy import Policy
+from ._policy import ListingPolicy, Policy
 from ._protocol import Endpoint
 from ._ready_cache import ReadyCache
 from ._retire import Retirer
@@ -122,10 +123,10 @@ class EndpointStatistics:
 class BalancedPool(Generic[Addr, T, Req, Rsp]):
     """A `trio_pool.Pool` that balances over the endpoints ``new_endpoint`` makes.
 
-    The shipped pools (`P2CPool`, `RoundRobinPool`, `RandomPool`) are balanced pools
-    with a policy each. Besides the protocol it offers ``ready_nowait()`` (so the queue
-    can bind a call in the caller's task), ``members()``, ``statistics()`` and
-    ``endpoint_statistics()``.
+    The shipped pools (`P2CPool`, `LeastLoadedPool`, `RoundRobinPool`, `RandomPool`) are
+    balanced pools with a policy each. Besides the protocol it offers ``ready_nowait()``
+    (so the queue can bind a call in the caller's task), ``members()``, ``statistics()``
+    and ``endpoint_statistics()``.
     """
 
     _load: Load
@@ -180,6 +181,8 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
             rng if rng is not None else random.Random(),
             metrics,
         )
+        if isinstance(policy, ListingPolicy):
+            cache.listed, cache.unlisted = policy.listed, policy.unlisted
         accounting = CallAccounting(cache, retirer)
         self.__attrs_init__(load, policy, metrics, runner, cache, retirer, accounting)
         self._slow_start = slow_start

@@ -76,10 +76,12 @@ class CallAccounting:
                 call = endpoint.call(request)
         except Exception as exc:
             call, lease = _raise(exc), None
+        # Out of the ready list first, then loaded: a policy that indexes the ready list
+        # by load (`LeastLoaded`) then has one change to make, not two.
+        rearm = not member.nowait and self._cache.bound(member)
         member.load.start(now)
         member.calls += 1
         self.in_flight += 1
-        rearm = not member.nowait and self._cache.bound(member)
         return PoolCall(call, self, member, endpoint, now, lease, rearm)
 
     def ended(

@@ -35,9 +35,18 @@ __all__ = ["Load", "LoadTracker", "PeakEwma", "PendingRequests"]
 
 
 class LoadTracker(Protocol):
-    """The load of one endpoint: a cost to compare, and the accounting of its calls."""
+    """The load of one endpoint: a cost to compare, and the accounting of its calls.
 
-    in_flight: int
+    A tracker may also offer ``key() -> float``: the log of its cost, less a term that
+    is the same for every tracker of its `Load` at any one time, so that keys order
+    trackers as their costs do at any time and change only in ``start`` and ``end``.
+    `LeastLoadedPool` needs it (the shipped loads have it); the other pools do not.
+    """
+
+    @property
+    def in_flight(self) -> int:
+        """Requests started and not yet ended."""
+        ...
 
     def cost(self, now: float) -> float:
         """The endpoint's load at ``now``: lower is better."""
@@ -86,6 +95,10 @@ class _PendingTracker:
 
     def cost(self, now: float) -> float:
         return float(self.in_flight + 1)
+
+    def key(self) -> float:
+        """The log of the cost (see `LoadTracker`)."""
+        return math.log1p(self.in_flight)
 
     def start(self, now: float) -> None:
         self.in_flight += 1
@@ -141,6 +154,17 @@ class _PeakEwmaTracker:
         elapsed = now - self.stamp
         estimate = self.estimate * _exp(-elapsed / self._decay) if elapsed > 0 else self.estimate
         return estimate * (self.in_flight + 1)
+
+    def key(self) -> float:
+        """The log of the cost, less the decay common to every tracker (see `LoadTracker`).
+
+        Every estimate decays by the same factor over the same time: the log of the cost
+        at ``now`` is this key less ``now / decay``, whatever the tracker.
+        """
+        estimate = self.estimate
+        if estimate <= 0.0:
+            return -math.inf  # decayed to nothing, after a very long idle
+        return math.log(estimate) + self.stamp / self._decay + math.log1p(self.in_flight)
 
     def start(self, now: float) -> None:
         self.in_flight += 1

@@ -22,20 +22,37 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import attrs
 
 from ._health import SlowStart
 from ._member import Member
 
-__all__ = ["Policy", "PowerOfTwoChoices", "RoundRobin", "UniformRandom", "distinct_pair"]
+__all__ = [
+    "ListingPolicy",
+    "Policy",
+    "PowerOfTwoChoices",
+    "RoundRobin",
+    "UniformRandom",
+    "distinct_pair",
+]
 
 
 class Policy(Protocol):
     """Chooses one member of a non-empty ready list, at Trio time ``now``."""
 
     def choose(self, ready: Sequence[Member], now: float) -> Member: ...
+
+
+@runtime_checkable
+class ListingPolicy(Policy, Protocol):
+    """A policy that keeps an index of its own over the ready list (`LeastLoaded`'s
+    heap): the pool tells it of each member that joins the list or leaves it."""
+
+    def listed(self, member: Member) -> None: ...
+
+    def unlisted(self, member: Member) -> None: ...
 
 
 def distinct_pair(rng: random.Random, n: int) -> tuple[int, int]:

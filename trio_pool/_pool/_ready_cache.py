@@ -71,6 +71,10 @@ def _cancel_probe(scope: trio.CancelScope) -> None:
     scope.cancel()
 
 
+def _ignore(member: Member) -> None:
+    pass
+
+
 def raise_cancelled(group: BaseExceptionGroup[BaseException], what: str) -> None:
     """If ``group`` holds a Cancelled, log the rest as moot and raise only the Cancelled.
 
@@ -107,6 +111,10 @@ class ReadyCache:
     """Members whose endpoint failed, waiting to be made anew."""
     last_error: BaseException | None = attrs.field(default=None, init=False)
     """The last error an endpoint (or the factory) raised in readiness."""
+    listed: Callable[[Member], None] = attrs.field(default=_ignore, init=False)
+    """Told each member that joins the ready list (a policy that indexes it)."""
+    unlisted: Callable[[Member], None] = attrs.field(default=_ignore, init=False)
+    """Told each member that leaves the ready list."""
     _waiters: int = attrs.field(default=0, init=False)
     _became_ready: trio.Event = attrs.field(factory=trio.Event, init=False)
     _retries: list[tuple[float, int, Member]] = attrs.field(factory=list, init=False)
@@ -324,6 +332,7 @@ class ReadyCache:
     def _list(self, member: Member) -> None:
         member.index = len(self.ready)
         self.ready.append(member)
+        self.listed(member)
         if self._waiters:
             self._became_ready.set()
             self._became_ready = trio.Event()
@@ -336,6 +345,7 @@ class ReadyCache:
             ready[member.index] = last
             last.index = member.index
         member.index = -1
+        self.unlisted(member)
 
     def _leave_state(self, member: Member) -> None:
         state = member.state
