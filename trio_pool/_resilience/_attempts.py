@@ -189,10 +189,12 @@ class Resilience(Generic[Req, Rsp]):
 
     def _may_hedge(self, request: Req) -> bool:
         hedging = self._hedging
-        assert hedging is not None and self._hedge_account is not None, "only when hedging"
+        account = self._hedge_account
+        assert hedging is not None, "only when hedging"
+        assert account is not None, "hedging keeps a budget account"
         if hedging.replayable is not None and not hedging.replayable(request):
             return False
-        if not self._hedge_account.try_withdraw(trio.current_time()):
+        if not account.try_withdraw(trio.current_time()):
             self._metrics.hedges_refused.inc()
             return False
         self._metrics.hedges.inc()
