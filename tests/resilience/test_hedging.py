@@ -210,17 +210,17 @@ async def test_without_a_delay_the_recent_percentile_sets_it(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with open_queue("abc", hedging=Hedging(percentile=0.9)) as setup:
-        # 10 ms to 100 ms, evenly: the 90th percentile is 90 ms.
-        setup.endpoints.plan = lambda request, copy, address: (0.01 * (1 + request % 10), None)
+        # 1 ms to 100 ms, evenly: the 90th percentile (rank 0.9 * 101) is 91 ms.
+        setup.endpoints.plan = lambda request, copy, address: (0.001 * (1 + request), None)
         for n in range(100):
             assert setup.queue.statistics().hedge_delay is None, "no estimate yet"
             await setup.queue.call(n)
         assert setup.metric("hedges_total") == 0, "nothing is hedged before the estimate"
-        assert setup.queue.statistics().hedge_delay == pytest.approx(0.09)
+        assert setup.queue.statistics().hedge_delay == pytest.approx(0.091)
         setup.endpoints.plan = first_slow(1.0, 0.01)
         start = trio.current_time()
         await setup.queue.call("slow")
-        assert trio.current_time() - start == pytest.approx(0.09 + 0.01)
+        assert trio.current_time() - start == pytest.approx(0.091 + 0.01)
         assert setup.metric("hedges_total") == 1
 
 

@@ -15,14 +15,11 @@ from trio_pool._resilience._race import run_race
 
 def copies(
     script: list[tuple[float, Outcome]], log: list[str], shielded: frozenset[int] = frozenset()
-) -> Callable[[], Awaitable[Outcome]]:
+) -> Callable[[int], Awaitable[Outcome]]:
     """Copy n sleeps ``script[n][0]`` and ends with ``script[n][1]``; those in
     ``shielded`` answer even when cancelled (an endpoint that does not stop at once)."""
-    sent = 0
 
-    async def copy() -> Outcome:
-        nonlocal sent
-        n, sent = sent, sent + 1
+    async def copy(n: int) -> Outcome:
         delay, outcome = script[n]
         log.append(f"{n} sent at {trio.current_time():g}")
         try:
@@ -133,7 +130,7 @@ async def test_a_cancelled_caller_gets_one_cancelled_and_the_held_response_is_cl
 async def test_other_errors_propagate_as_the_nurserys_group(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async def broken() -> Outcome:
+    async def broken(n: int) -> Outcome:
         raise KeyboardInterrupt
 
     with pytest.raises(BaseExceptionGroup) as raised:
@@ -157,3 +154,28 @@ async def test_a_race_won_as_the_caller_is_cancelled_returns_the_winner(
     assert scope.cancelled_caught
     assert got == [winner]
     assert winner.value.closed == 0
+
+
+async def test_a_first_copy_outlasted_by_the_winner_reports_how_long_it_ran(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: list[str] = []
+    outlasted: list[float] = []
+    script = [(1.0, answer("slow")), (0.05, answer("fast"))]
+    await run_race(
+        copies(script, log),
+        delay=0.1,
+        max_copies=2,
+        may_hedge=lambda: True,
+        outlasted=outlasted.append,
+    )
+    assert outlasted == [pytest.approx(0.15)], "a lower bound of the first copy's latency"
+    outlasted.clear()
+    await run_race(
+        copies([(0.05, answer("quick"))], log),
+        delay=0.1,
+        max_copies=2,
+        may_hedge=lambda: True,
+        outlasted=outlasted.append,
+    )
+    assert outlasted == [], "a first copy that answers is observed by the attempt itself"

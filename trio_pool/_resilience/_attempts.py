@@ -139,14 +139,15 @@ class Resilience(Generic[Req, Rsp]):
         while True:
             delay = self.hedge_delay()
             if delay is None:
-                outcome = await self._attempt(request, dispatch_timeout, tried)
+                outcome = await self._attempt(request, dispatch_timeout, tried, 0)
             else:
                 assert self._hedging is not None, "a hedge delay comes from hedging"
                 outcome = await run_race(
-                    lambda: self._attempt(request, dispatch_timeout, tried),
+                    lambda copy: self._attempt(request, dispatch_timeout, tried, copy),
                     delay=delay,
                     max_copies=self._hedging.max_attempts,
                     may_hedge=lambda: self._may_hedge(request),
+                    outlasted=None if self._latency is None else self._latency.observe,
                 )
             try:
                 backoff = self._retry_delay(request, outcome, attempt)
@@ -201,9 +202,10 @@ class Resilience(Generic[Req, Rsp]):
         return True
 
     async def _attempt(
-        self, request: Req, dispatch_timeout: float | None, tried: set[Hashable]
+        self, request: Req, dispatch_timeout: float | None, tried: set[Hashable], copy: int
     ) -> Outcome:
-        """One attempt through the queue; raises nothing but cancellation."""
+        """One attempt (``copy`` 0) or a hedge of it through the queue; raises nothing but
+        cancellation."""
         started = trio.current_time()
         try:
             bound, address = await self._bind(request, dispatch_timeout, tried)
@@ -222,7 +224,10 @@ class Resilience(Generic[Req, Rsp]):
             # response it could not judge is closed.
             await discard(Outcome(response, False, False, False))
             return Outcome(exc, True, False, True)
-        if not worth_retry and self._latency is not None:
+        if not worth_retry and copy == 0 and self._latency is not None:
+            # The delay is a percentile of the first copies' latencies: what a hedge
+            # waits for. A hedge's own latency, cut short when the first copy wins,
+            # would pull it down, and hedge more than the percentile says.
             self._latency.observe(trio.current_time() - started)
         return Outcome(response, False, worth_retry, not worth_retry)
 

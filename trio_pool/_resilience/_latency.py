@@ -1,9 +1,13 @@
 """`LatencyWindow`: a queue's recent latency percentile, the hedging delay it implies.
 
 The last ``size`` latencies are kept in a ring; the percentile is computed from a
-sorted copy (nearest rank) once enough are in and then after every tenth of the ring
-has been renewed, so one observation costs an assignment, and a sort of the ring is
-spread over a hundred of them. The estimate lags the ring by at most a tenth of it.
+sorted copy once enough are in and then after every tenth of the ring has been
+renewed, so one observation costs an assignment, and a sort of the ring is spread over
+a hundred of them. The estimate lags the ring by at most a tenth of it.
+
+An observation may be a lower bound (a first copy cancelled unanswered when a hedge
+won): only its rank matters, and it ranks above the delay it outlasted, as the true
+latency would.
 
 "Enough" means ten observations above the percentile: a percentile that rests on
 fewer says more about chance than about the endpoints.
@@ -56,5 +60,7 @@ class LatencyWindow:
         if self._count >= self.needed and (self.estimate is None or self._since >= self._step):
             self._since = 0
             ordered = sorted(ring)
-            rank = math.ceil(self.percentile * len(ordered)) - 1
-            self.estimate = ordered[max(0, rank)]
+            # Rank p * (n + 1): a new observation exceeds it with probability 1 - p
+            # (the k-th of n lies below k / (n + 1) of the distribution, on average).
+            rank = math.ceil(self.percentile * (len(ordered) + 1)) - 1
+            self.estimate = ordered[min(len(ordered) - 1, max(0, rank))]

@@ -34,16 +34,21 @@ __all__ = ["raise_cancelled", "run_race"]
 
 @attrs.define(eq=False)
 class _Race:
+    started: float
+    outlasted: Callable[[float], None] | None
     decided: trio.Event = attrs.field(factory=trio.Event)
     scope: trio.CancelScope | None = None
     running: int = 0
     won: bool = False
     held: Outcome | None = None
     """The winner, or the last copy to fail so far."""
+    first_ended: bool = False
 
-    async def run_copy(self, copy: Callable[[], Awaitable[Outcome]]) -> None:
-        outcome = await copy()
+    async def run_copy(self, copy: Callable[[int], Awaitable[Outcome]], number: int) -> None:
+        outcome = await copy(number)
         self.running -= 1
+        if number == 0:
+            self.first_ended = True
         if self.won:
             await discard(outcome)  # answered in the tick the race was won: too late
             return
@@ -51,6 +56,10 @@ class _Race:
         if outcome.final:
             self.won = True
             self.decided.set()
+            if not self.first_ended and self.outlasted is not None:
+                # The first copy is cancelled unanswered: all that is known of its
+                # latency is that it is longer than this.
+                self.outlasted(trio.current_time() - self.started)
             assert self.scope is not None, "copies run inside the race's nursery"
             self.scope.cancel(reason="another copy of the request answered first")
         elif self.running == 0:
@@ -59,21 +68,24 @@ class _Race:
 
 
 async def run_race(
-    copy: Callable[[], Awaitable[Outcome]],
+    copy: Callable[[int], Awaitable[Outcome]],
     *,
     delay: float,
     max_copies: int,
     may_hedge: Callable[[], bool],
+    outlasted: Callable[[float], None] | None = None,
 ) -> Outcome:
-    """Run ``copy()`` now and again every ``delay`` seconds without a decision, up to
-    ``max_copies`` in all while ``may_hedge()`` says yes; return the race's outcome."""
-    race = _Race()
+    """Run ``copy(0)`` now, then ``copy(1)``, ... every ``delay`` seconds without a
+    decision, up to ``max_copies`` in all while ``may_hedge()`` says yes; return the
+    race's outcome. When a later copy wins while the first still runs, ``outlasted``
+    gets the seconds the first had run: a lower bound of its latency."""
     started = trio.current_time()
+    race = _Race(started, outlasted)
     try:
         async with trio.open_nursery() as nursery:
             race.scope = nursery.cancel_scope
             race.running = 1
-            nursery.start_soon(race.run_copy, copy)
+            nursery.start_soon(race.run_copy, copy, 0)
             sent = 1
             while sent < max_copies:
                 with trio.move_on_at(started + sent * delay):
@@ -81,8 +93,8 @@ async def run_race(
                 if race.decided.is_set() or not may_hedge():
                     break
                 race.running += 1
+                nursery.start_soon(race.run_copy, copy, sent)
                 sent += 1
-                nursery.start_soon(race.run_copy, copy)
     except BaseExceptionGroup as group:
         _, rest = group.split(trio.Cancelled)
         if rest is None and race.decided.is_set():
