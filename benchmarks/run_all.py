@@ -3,7 +3,8 @@
 Each ``bench_*.py`` runs in its own process; its output goes to
 ``benchmarks/results/NAME.txt`` and its closing JSON line to ``results/NAME.json``. The
 balance benchmark also writes every latency, from which ``plot_balance.py`` draws the
-plots of the docs' benchmarks page into ``docs/img``.
+plots of the docs' benchmarks page into ``docs/img``; the resilience benchmark writes
+its series, from which ``plot_resilience.py`` draws those of the resilience page.
 
     ./dev bench          (or: nox -s bench)
 """
@@ -16,6 +17,9 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
+# The benchmarks that write series for plots: the file, and the script that draws them.
+SERIES = {"balance": "balance_latencies.json", "resilience": "resilience_series.json"}
+PLOTS = {"balance": "plot_balance.py", "resilience": "plot_resilience.py"}
 
 
 def main() -> int:
@@ -23,10 +27,9 @@ def main() -> int:
     failed = []
     for bench in sorted(HERE.glob("bench_*.py")):
         name = bench.stem.removeprefix("bench_")
-        extra = {
-            "balance": ["--json", str(RESULTS / "balance_latencies.json")],
-            "health": ["--plots", str(HERE.parent / "docs" / "img")],
-        }.get(name, [])
+        extra = ["--json", str(RESULTS / SERIES[name])] if name in SERIES else []
+        if name == "health":
+            extra = ["--plots", str(HERE.parent / "docs" / "img")]
         print(f"== {bench.name}", flush=True)
         run = subprocess.run(
             [sys.executable, str(bench), *extra], capture_output=True, text=True, check=False
@@ -39,16 +42,17 @@ def main() -> int:
             failed.append(bench.name)
             continue
         (RESULTS / f"{name}.json").write_text(lines[-1] + "\n")
-    if (RESULTS / "balance_latencies.json").exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "plot_balance.py"),
-                str(RESULTS / "balance_latencies.json"),
-                str(HERE.parent / "docs" / "img"),
-            ],
-            check=True,
-        )
+    for name, plot in PLOTS.items():
+        if (RESULTS / SERIES[name]).exists():
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(HERE / plot),
+                    str(RESULTS / SERIES[name]),
+                    str(HERE.parent / "docs" / "img"),
+                ],
+                check=True,
+            )
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

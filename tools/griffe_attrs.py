@@ -9,7 +9,8 @@ spellings), this extension:
 - gives the class the ``__init__`` that attrs generates: the fields of the class and of
   its attrs bases, in order, named as attrs names them (``_rng`` is ``rng``, or its
   ``alias``), keyword-only where attrs makes them so, without ``init=False`` fields, with
-  their plain defaults (``10.0``; ``list()`` for ``factory=list``); unless every field
+  their plain defaults (``10.0``; ``list()`` for ``factory=list``), and for a field with
+  a converter, the type the converter takes; unless every field
   is private, which means the library makes the objects (``open_pool_queue`` makes a
   ``PoolQueue``), and the signature would show its internals only;
 - shows each field's plain default instead of its ``attrs.field(...)`` call, as an
@@ -92,6 +93,22 @@ def _plain_default(attribute: griffe.Attribute) -> griffe.Expr | str | None:
     return None
 
 
+def _init_annotation(
+    cls: griffe.Class, field: griffe.Attribute, converter: griffe.Expr | str | None
+) -> griffe.Expr | str | None:
+    """What ``__init__`` takes for ``field``: with a converter that is a function of the
+    class's module, its first parameter's type (``RetryBudget | None`` for a converter
+    from ``None`` to a default), as attrs annotates the ``__init__`` it generates."""
+    if converter is None:
+        return field.annotation
+    function = cls.module.members.get(str(converter))
+    if isinstance(function, griffe.Function) and function.parameters:
+        annotation = function.parameters[0].annotation
+        if annotation is not None:
+            return annotation
+    return field.annotation
+
+
 def _fields(cls: griffe.Class) -> list[griffe.Attribute]:
     """The attrs fields defined in the body of ``cls``, in source order."""
     fields = []
@@ -135,7 +152,7 @@ def _parameters(cls: griffe.Class) -> list[tuple[griffe.Parameter, bool]]:
             by_name.pop(name, None)  # a subclass redefining a field moves it to the end
             parameter = griffe.Parameter(
                 name,
-                annotation=field.annotation,
+                annotation=_init_annotation(owner, field, keywords.get("converter")),
                 kind=(
                     griffe.ParameterKind.keyword_only
                     if kw_only

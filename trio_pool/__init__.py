@@ -7,6 +7,9 @@ recovers::
 
     async with trio_pool.open_pool_queue(pool, discovery) as queue:
         response = await queue.call(request)
+
+Calls may be retried within a budget (`RetryPolicy`, `RetryBudget`) and hedged
+(`Hedging`): ``open_pool_queue(pool, discovery, retry=..., hedging=...)``.
 """
 
 from ._backoff import Backoff as Backoff
@@ -42,6 +45,10 @@ from ._queue import PoolQueueStatistics as PoolQueueStatistics
 from ._queue import QueueMetricFamilies as QueueMetricFamilies
 from ._queue import QueueMetrics as QueueMetrics
 from ._queue import open_pool_queue as open_pool_queue
+from ._resilience import BudgetAccount as BudgetAccount
+from ._resilience import Hedging as Hedging
+from ._resilience import RetryBudget as RetryBudget
+from ._resilience import RetryPolicy as RetryPolicy
 from ._update import Add as Add
 from ._update import DoesNotExist as DoesNotExist
 from ._update import Remove as Remove
@@ -56,6 +63,7 @@ __all__ = [
     "Backoff",
     "BalancedPool",
     "BoundCall",
+    "BudgetAccount",
     "CallOutcome",
     "DispatchTimeoutError",
     "DoesNotExist",
@@ -63,6 +71,7 @@ __all__ = [
     "EndpointState",
     "EndpointStatistics",
     "FailFastError",
+    "Hedging",
     "Lease",
     "LeastLoadedPool",
     "Load",
@@ -84,6 +93,8 @@ __all__ = [
     "RandomPool",
     "Remove",
     "Reset",
+    "RetryBudget",
+    "RetryPolicy",
     "RoundRobinPool",
     "SlowStart",
     "Update",

@@ -99,3 +99,12 @@ def test_a_class_the_library_makes_shows_no_constructor(package: griffe.Module) 
         "outlier",
         "slow_start",
     ]
+
+
+def test_a_field_with_a_converter_takes_what_the_converter_takes(
+    package: griffe.Module,
+) -> None:
+    parameters = package["_resilience._retry.RetryPolicy"].members["__init__"].parameters
+    budget = next(p for p in parameters if p.name == "budget")
+    assert str(budget.annotation) == "RetryBudget | None"
+    assert str(budget.default) == "None"

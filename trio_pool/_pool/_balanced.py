@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Coroutine, Hashable, Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any, Generic, NoReturn, TypeVar
 
 import attrs
@@ -56,6 +57,8 @@ logger = logging.getLogger("trio_pool.pool")
 _MAKE_AT_ONCE = 64
 # How long one endpoint's aclose(), or the pool's close, may take.
 CLOSE_GRACE = 5.0
+# Picks from the whole ready list before call_avoiding() lists the members to choose from.
+_AVOIDING_DRAWS = 3
 
 
 @attrs.frozen
@@ -125,8 +128,9 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
 
     The shipped pools (`P2CPool`, `LeastLoadedPool`, `RoundRobinPool`, `RandomPool`) are
     balanced pools with a policy each. Besides the protocol it offers ``ready_nowait()``
-    (so the queue can bind a call in the caller's task), ``members()``, ``statistics()``
-    and ``endpoint_statistics()``.
+    (so the queue can bind a call in the caller's task), ``call_avoiding()`` (so a retry
+    or a hedge goes to an endpoint its request has not tried), ``members()``,
+    ``statistics()`` and ``endpoint_statistics()``.
     """
 
     _load: Load
@@ -378,6 +382,50 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
         # Selecting and binding happen in one step, with no checkpoint between: the
         # time of the selection is the time of the bind.
         return self._accounting.bind(member, request, self._selected_at)
+
+    def call_avoiding(
+        self, request: Req, avoid: AbstractSet[Hashable]
+    ) -> tuple[PoolCall[Rsp], Addr]:
+        """`call`, but if the selected endpoint's address is in ``avoid`` and another
+        endpoint is ready now, bind to one of those instead (chosen by the policy); return
+        the call and the address it was bound to.
+
+        The queue binds the retries and hedges of a request this way, with ``avoid`` the
+        addresses it was sent to already: a retry prefers an endpoint not yet tried,
+        never waits for one, and falls back to the selected endpoint.
+        """
+        member = self._selected
+        if member is None:
+            raise RuntimeError("call_avoiding() must follow a ready() that selected an endpoint")
+        if avoid and member.address in avoid:
+            other = self._choose_avoiding(avoid, member)
+            if other is not None:
+                member = other
+        self._selected = None
+        return self._accounting.bind(member, request, self._selected_at), member.address
+
+    def _choose_avoiding(self, avoid: AbstractSet[Hashable], selected: Member) -> Member | None:
+        """A ready member whose address is not in ``avoid``, by the policy, or ``None``.
+
+        The policy chooses from the whole ready list first, a few times (O(1) each, and
+        avoided addresses are few beside a large pool); then from the members it may
+        choose, made once. An endpoint with ``ready_nowait()`` is asked, as `_select` does.
+        """
+        ready = self._cache.ready
+        choose, check, now = self._policy.choose, self._cache.check, self._selected_at
+        for _ in range(_AVOIDING_DRAWS):
+            if len(ready) < 2:
+                return None
+            member = choose(ready, now)
+            if member.address not in avoid and (not member.nowait or check(member)):
+                return member
+        others = [m for m in ready if m is not selected and m.address not in avoid]
+        while others:
+            member = choose(others, now)
+            if not member.nowait or check(member):
+                return member
+            others.remove(member)  # check() took it out of the ready list
+        return None
 
     async def aclose(self) -> None:
         """Evict every endpoint and close them all (see `Retirer`): calls still running

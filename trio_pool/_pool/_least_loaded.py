@@ -24,6 +24,8 @@ What would break it, and how it is handled:
 - Failures, ejections, leases, endpoints without ``ready_nowait()``: the heap holds what
   the ready list holds, told by the ready cache of each member that joins or leaves it
   (`listed`, `unlisted`); a leased call's load ends when its lease is released.
+- A retry that avoids endpoints it tried (``call_avoiding``) asks for the lowest of a
+  part of the ready list, which the orders do not index: that part is scanned, O(n).
 - Slow start: a ramping member's cost is divided by a weight that grows with its age,
   which no stored key can follow. Members that joined together share their weight,
   so ramping members are kept in one heap per joining time, each compared through its
@@ -111,6 +113,8 @@ class LeastLoaded:
     """Members still ramping up, an order per end of ramp (that is, per joining time)."""
     _seen: float = attrs.field(default=0.0, init=False)
     """The time of the latest choice: a member whose ramp ends later ramps still."""
+    _listed: int = attrs.field(default=0, init=False)
+    """Members in the orders: the length of the ready list they mirror."""
 
     @staticmethod
     def indexed(load: Load) -> Load:
@@ -136,6 +140,7 @@ class LeastLoaded:
             )
         entry.order = order
         order.add(entry, entry.load_key())
+        self._listed += 1
 
     def unlisted(self, member: Member) -> None:
         """``member`` left the ready list."""
@@ -143,11 +148,16 @@ class LeastLoaded:
         order, entry.order = entry.order, None
         assert order is not None, "a member leaves the ready list only once"
         order.remove(entry)
+        self._listed -= 1
         if not order and order is not self._main:
             del self._ramping[member.ramp_until]
 
     def choose(self, ready: Sequence[Member], now: float) -> Member:
-        # ``ready`` is the list the orders mirror: the orders alone are read.
+        if len(ready) != self._listed:
+            # Not the ready list but a part of it (a retry avoiding endpoints it tried):
+            # the orders do not know that part, so it is scanned.
+            return self._scan(ready, now)
+        # The ready list, which the orders mirror: the orders alone are read.
         self._seen = now
         random_ = self._rng.random
         main = self._main
@@ -175,6 +185,24 @@ class LeastLoaded:
                 if draw < 0:
                     break
         return cast(Member, chosen.lowest(random_).member)
+
+    def _scan(self, members: Sequence[Member], now: float) -> Member:
+        """The lowest cost of ``members`` (weighted), ties drawn at random, in O(n)."""
+        slow_start = self._slow_start
+        best: Member | None = None
+        best_cost, tied = math.inf, 0
+        for member in members:
+            cost = member.load.cost(now)
+            if slow_start is not None and member.ramp_until > now:
+                cost /= slow_start.weight(now - member.joined)
+            if best is None or cost < best_cost:
+                best, best_cost, tied = member, cost, 1
+            elif cost == best_cost:
+                tied += 1  # each of the tied replaces the best with chance 1/tied
+                if self._rng.random() * tied < 1:
+                    best = member
+        assert best is not None, "a policy chooses from a non-empty list"
+        return best
 
     def _end_ramps(self, now: float) -> None:
         """Move the members whose ramp is over to the main order, for good."""

@@ -38,12 +38,20 @@ class Pool(Protocol[Addr_contra, T_contra, Req_contra, Rsp_co]):
     ``aclose()`` closes every endpoint the pool holds; the queue awaits it once, when it
     closes, shielded, within a grace period.
 
-    An optional extension that ``open_pool_queue`` uses when a pool has it:
+    Optional extensions that ``open_pool_queue`` uses when a pool has them:
 
     - ``ready_nowait() -> None``: select an endpoint for the next call if one is ready
       right now, or raise ``trio.WouldBlock``; never blocks. With it, a call that finds the
       queue empty is bound in the caller's own task, skipping the hop through the worker.
       It makes things faster, never correct: a pool without it is served as well.
+    - ``call_avoiding(request, avoid) -> tuple[Awaitable[Rsp], Addr]``: what ``call``
+      does, but preferring an endpoint whose address is not in ``avoid`` (a set the pool
+      only reads, during the call) when one is ready now, and telling the address the
+      request was bound to. The queue binds the attempts of calls with a `RetryPolicy`
+      or `Hedging` this way, with the addresses the request was sent to so far, so a
+      retry or a hedge goes to another endpoint; it never waits for one, and falls back
+      to the endpoint ``ready()`` selected. Without it, retries and hedges go wherever
+      the pool sends them.
     """
 
     def reset_pool(self, endpoints: Iterable[tuple[Addr_contra, T_contra]]) -> None:

@@ -13,7 +13,8 @@ once. What it asks of the pool decides what is whose failure:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Set as AbstractSet
 from typing import Any, Generic, NoReturn, TypeVar
 
 import attrs
@@ -56,9 +57,13 @@ class Dispatch(Generic[Req, Rsp]):
     _metrics: QueueMetrics
     _terminate: Callable[[str, BaseException], None]
     _ready_nowait: Callable[[], None] | None = attrs.field(init=False)
+    _call_avoiding: Callable[[Req, AbstractSet[Hashable]], tuple[Awaitable[Rsp], Any]] | None = (
+        attrs.field(init=False)
+    )
 
     def __attrs_post_init__(self) -> None:
         self._ready_nowait = getattr(self._pool, "ready_nowait", None)
+        self._call_avoiding = getattr(self._pool, "call_avoiding", None)
 
     @property
     def pool(self) -> Pool[Any, Any, Req, Rsp]:
@@ -104,6 +109,22 @@ class Dispatch(Generic[Req, Rsp]):
         """
         self._metrics.latency.observe(waited)
         return self._pool.call(request)
+
+    def bind_avoiding(
+        self, request: Req, waited: float, avoid: AbstractSet[Hashable]
+    ) -> tuple[Awaitable[Rsp], Any]:
+        """`bind`, preferring an endpoint whose address is not in ``avoid`` where the pool
+        offers ``call_avoiding``; return the bound call and its endpoint's address
+        (``None`` for a pool without it).
+
+        Raises whatever ``pool.call`` (or ``call_avoiding``) raises: the request's own.
+        """
+        self._metrics.latency.observe(waited)
+        call_avoiding = self._call_avoiding
+        if call_avoiding is None:
+            return self._pool.call(request), None
+        bound, address = call_avoiding(request, avoid)
+        return bound, address
 
     def _broken(self, what: str, exc: Exception) -> NoReturn:
         self._terminate(f"{what} failed: {exc!r}", exc)

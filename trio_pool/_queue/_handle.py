@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Hashable
+from collections.abc import Set as AbstractSet
+from typing import Any, Generic, TypeVar
 
 import attrs
 import trio
 
 from .._errors import DispatchTimeoutError, PoolClosedError
+from .._resilience import Hedging, Resilience, RetryPolicy
 from .._validate import check_seconds
 from ._backlog import Backlog
 from ._dispatch import Dispatch, describe_pool
@@ -38,6 +40,13 @@ class PoolQueueStatistics:
     """Whether the failfast gate is shut."""
     closed: bool
     """Whether the queue is closed for good."""
+    retry_budget: float | None = None
+    """Retries the retry budget allows now; ``None`` without a `RetryPolicy`."""
+    hedge_budget: float | None = None
+    """Hedges the hedging budget allows now; ``None`` without `Hedging`."""
+    hedge_delay: float | None = None
+    """Seconds without an answer before a call is hedged now; ``None`` without `Hedging`,
+    or while its percentile is not known yet."""
 
 
 @attrs.define(eq=False)
@@ -55,10 +64,18 @@ class PoolQueue(Generic[Req, Rsp]):
     _dispatch: Dispatch[Req, Rsp]
     _metrics: QueueMetrics
     _capacity: int
+    _retry: RetryPolicy | None = None
+    _hedging: Hedging | None = None
     _fast_path: bool = attrs.field(init=False)
+    _resilience: Resilience[Req, Rsp] | None = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self._fast_path = self._dispatch.can_select_nowait
+        self._resilience = None
+        if self._retry is not None or self._hedging is not None:
+            self._resilience = Resilience.open(
+                self._bind, self._retry, self._hedging, self._metrics, trio.current_time()
+            )
 
     async def call(self, request: Req, *, dispatch_timeout: float | None = None) -> Rsp:
         """Send ``request`` to an endpoint the pool picks and return its response.
@@ -68,12 +85,20 @@ class PoolQueue(Generic[Req, Rsp]):
         are raised here unwrapped. ``dispatch_timeout`` bounds this request's wait for
         an endpoint (room in the queue included), not the call itself.
 
+        With a `RetryPolicy` or `Hedging` (given to `open_pool_queue`), the call may send
+        the request more than once, each attempt through the queue, all of them in this
+        task or a nursery of its own; ``dispatch_timeout`` then bounds each attempt's
+        wait. The call still has one outcome: the answer that won, or the last
+        attempt's response or error, unwrapped.
+
         Raises:
             FailFastError: the pool had no ready endpoint for ``failfast_timeout`` while this
                 request waited, or the gate was already shut.
             DispatchTimeoutError: no endpoint took the request within ``dispatch_timeout``.
             PoolClosedError: the queue is closed; ``__cause__`` says why.
         """
+        if self._resilience is not None:
+            return await self._resilience.call(request, dispatch_timeout)
         gate = self._gate
         if not gate.is_open:
             await trio.lowlevel.checkpoint()
@@ -90,24 +115,55 @@ class PoolQueue(Generic[Req, Rsp]):
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return response
         if dispatch_timeout is None:
-            bound = await self._enqueue(request)
+            bound, _ = await self._enqueue(request, None)
         else:
-            timeout = check_seconds("dispatch_timeout", dispatch_timeout, infinite=True)
-            with trio.move_on_after(timeout) as waited:
-                bound = await self._enqueue(request)
-            if waited.cancelled_caught:
-                detail, cause = describe_pool(self._dispatch.pool)
-                raise DispatchTimeoutError.timed_out(timeout, detail) from cause
+            bound, _ = await self._enqueue_within(request, dispatch_timeout, None)
         return await bound
 
-    async def _enqueue(self, request: Req) -> Awaitable[Rsp]:
-        """Queue ``request`` for the worker and wait for its bound call."""
+    async def _bind(
+        self, request: Req, dispatch_timeout: float | None, avoid: AbstractSet[Hashable]
+    ) -> tuple[Awaitable[Rsp], Any]:
+        """One attempt of a call with retries or hedges: select and bind ``request``,
+        through the fast path or the worker, preferring endpoints not in ``avoid``.
+
+        Returns the bound call and its endpoint's address (``None`` if the pool cannot
+        tell); raises what `call` raises before a call is bound.
+        """
+        gate = self._gate
+        if not gate.is_open:
+            await trio.lowlevel.checkpoint()
+            raise gate.refusal()
+        if self._fast_path and self._backlog.pending == 0:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            if self._dispatch.select_nowait():
+                self._metrics.requests.inc()
+                return self._dispatch.bind_avoiding(request, 0.0, avoid)
+        if dispatch_timeout is None:
+            return await self._enqueue(request, avoid)
+        return await self._enqueue_within(request, dispatch_timeout, avoid)
+
+    async def _enqueue_within(
+        self, request: Req, dispatch_timeout: float, avoid: AbstractSet[Hashable] | None
+    ) -> tuple[Awaitable[Rsp], Any]:
+        timeout = check_seconds("dispatch_timeout", dispatch_timeout, infinite=True)
+        with trio.move_on_after(timeout) as waited:
+            bound = await self._enqueue(request, avoid)
+        if waited.cancelled_caught:
+            detail, cause = describe_pool(self._dispatch.pool)
+            raise DispatchTimeoutError.timed_out(timeout, detail) from cause
+        return bound
+
+    async def _enqueue(
+        self, request: Req, avoid: AbstractSet[Hashable] | None
+    ) -> tuple[Awaitable[Rsp], Any]:
+        """Queue ``request`` for the worker and wait for its bound call, and the address
+        of its endpoint where the request asked for it (``avoid``) and the pool tells."""
         gate = self._gate
         reply: Reply[Rsp] = Reply()
         self._backlog.enqueue()
         self._metrics.requests.inc()
         try:
-            await self._send.send(Message(request, reply, trio.current_time()))
+            await self._send.send(Message(request, reply, trio.current_time(), avoid))
         except BaseException as exc:
             self._backlog.cancel_enqueue()
             if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
@@ -116,10 +172,11 @@ class PoolQueue(Generic[Req, Rsp]):
                 raise gate.closed_failure()  # noqa: B904
             raise
         try:
-            return await reply.receive()
+            bound = await reply.receive()
         except BaseException:
             reply.abandon()
             raise
+        return bound, reply.address
 
     @property
     def is_failfast(self) -> bool:
@@ -153,6 +210,7 @@ class PoolQueue(Generic[Req, Rsp]):
         """A snapshot of the queue's state."""
         state = self._gate.state
         channel = self._send.statistics()
+        resilience = self._resilience
         return PoolQueueStatistics(
             pending=self._backlog.pending,
             buffered=channel.current_buffer_used,
@@ -160,4 +218,7 @@ class PoolQueue(Generic[Req, Rsp]):
             capacity=self._capacity,
             is_failfast=state is GateState.SHUT,
             closed=state is GateState.CLOSED,
+            retry_budget=None if resilience is None else resilience.retry_balance(),
+            hedge_budget=None if resilience is None else resilience.hedge_balance(),
+            hedge_delay=None if resilience is None else resilience.hedge_delay(),
         )

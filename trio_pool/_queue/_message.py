@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Hashable
+from collections.abc import Set as AbstractSet
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -48,12 +49,16 @@ class Reply(Generic[Rsp]):
     _bound: Awaitable[Rsp] | None = attrs.field(default=None, init=False)
     _error: Exception | None = attrs.field(default=None, init=False)
     abandoned: bool = attrs.field(default=False, init=False)
+    address: Any = attrs.field(default=None, init=False)
+    """The address of the endpoint the call was bound to, when the request asked for it
+    (`Message.avoid`) and the pool can tell."""
 
-    def send_call(self, bound: Awaitable[Rsp]) -> None:
+    def send_call(self, bound: Awaitable[Rsp], address: Any = None) -> None:
         if self.abandoned:
             close_unawaited(bound)
             return
         self._bound = bound
+        self.address = address
         self._event.set()
 
     def send_error(self, error: Exception) -> None:
@@ -80,8 +85,14 @@ class Reply(Generic[Rsp]):
 
 @attrs.define(eq=False, slots=True)
 class Message(Generic[Req, Rsp]):
-    """One queued request, its reply slot, and when it entered the queue (Trio time)."""
+    """One queued request, its reply slot, and when it entered the queue (Trio time).
+
+    An attempt of a call with retries or hedges carries ``avoid``, the addresses its
+    request was sent to already (possibly none): it is bound with the pool's
+    ``call_avoiding`` where there is one, and the reply tells the address it went to.
+    """
 
     request: Req
     reply: Reply[Rsp]
     enqueued_at: float
+    avoid: AbstractSet[Hashable] | None = None

@@ -62,6 +62,14 @@ class QueueMetrics:
     """Unix time at which the gate last shut."""
     failfast_timeout: GaugeLike
     """The queue's failfast timeout, in seconds."""
+    retries: CounterLike = disabled
+    """Retries sent (attempts after the first of a call), under the queue's `RetryPolicy`."""
+    hedges: CounterLike = disabled
+    """Hedges sent (copies of a call beyond the first), under the queue's `Hedging`."""
+    retries_refused: CounterLike = disabled
+    """Retries that the retry budget refused: the caller got the last outcome instead."""
+    hedges_refused: CounterLike = disabled
+    """Hedges that the hedging budget refused."""
     wall_clock: Callable[[], float] = time.time
 
     @classmethod
@@ -91,6 +99,10 @@ class QueueMetricFamilies:
     gate_open_time: Family[Any]
     gate_shut_time: Family[Any]
     failfast_timeout: Family[Any]
+    retries: Family[Any]
+    hedges: Family[Any]
+    retries_refused: Family[Any]
+    hedges_refused: Family[Any]
     labelnames: tuple[str, ...] = ()
 
     @classmethod
@@ -137,6 +149,14 @@ class QueueMetricFamilies:
             failfast_timeout=gauge_family(
                 registry, name("failfast_timeout_seconds"), "The queue's failfast timeout", names
             ),
+            retries=counter_family(registry, name("retries"), "Retries sent", names),
+            hedges=counter_family(registry, name("hedges"), "Hedged requests sent", names),
+            retries_refused=counter_family(
+                registry, name("retries_refused"), "Retries refused by the retry budget", names
+            ),
+            hedges_refused=counter_family(
+                registry, name("hedges_refused"), "Hedges refused by the hedging budget", names
+            ),
             labelnames=names,
         )
 
@@ -154,4 +174,8 @@ class QueueMetricFamilies:
             gate_open_time=self.gate_open_time.labels(**labelvalues),
             gate_shut_time=self.gate_shut_time.labels(**labelvalues),
             failfast_timeout=self.failfast_timeout.labels(**labelvalues),
+            retries=self.retries.labels(**labelvalues),
+            hedges=self.hedges.labels(**labelvalues),
+            retries_refused=self.retries_refused.labels(**labelvalues),
+            hedges_refused=self.hedges_refused.labels(**labelvalues),
         )

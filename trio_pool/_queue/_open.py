@@ -11,6 +11,7 @@ import trio
 
 from .._nursery import raise_single
 from .._pool import Pool
+from .._resilience import Hedging, RetryPolicy
 from .._update import Update
 from .._validate import check_seconds
 from ._backlog import Backlog
@@ -48,6 +49,8 @@ async def open_pool_queue(
     capacity: int = 100,
     failfast_timeout: float = 3.0,
     metrics: QueueMetrics | None = None,
+    retry: RetryPolicy | None = None,
+    hedging: Hedging | None = None,
 ) -> AsyncIterator[PoolQueue[Req, Rsp]]:
     """Put a bounded queue in front of ``pool``, fed by ``discovery``; yield its handle.
 
@@ -62,6 +65,12 @@ async def open_pool_queue(
       endpoint for this long, that request and every queued one fail with
       `FailFastError`, and so does every new call until the pool is ready again.
     - ``metrics``: children from `QueueMetricFamilies.labels`, or ``None``.
+    - ``retry``: a `RetryPolicy` for every call (``None``: each request is sent once).
+    - ``hedging``: a `Hedging` for every call (``None``: no hedged requests).
+
+    With ``retry`` or ``hedging``, the queue keeps the balance of their budgets and its
+    recent latency: one per queue, that is per destination, however many queues share
+    the policies. See the resilience guide for how they combine.
 
     If discovery raises, the pool raises, or discovery yields something that is not an
     update, the queue closes: queued and later calls raise `PoolClosedError` with that
@@ -96,11 +105,18 @@ async def open_pool_queue(
             f"metrics must come from QueueMetricFamilies.labels(), got {type(metrics).__name__}"
         )
 
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
+    if hedging is not None and not isinstance(hedging, Hedging):
+        raise TypeError(f"hedging must be a Hedging or None, got {type(hedging).__name__}")
+
     send, receive = trio.open_memory_channel[Message[Req, Rsp]](capacity)
     gate = Gate(failfast_timeout, metrics, partial(describe_pool, pool))
     backlog = Backlog(metrics.length)
     worker = Worker(pool, discovery, receive, gate, backlog, metrics)
-    queue = PoolQueue(send, gate, backlog, worker.dispatch, metrics, capacity)
+    queue = PoolQueue(
+        send, gate, backlog, worker.dispatch, metrics, capacity, retry=retry, hedging=hedging
+    )
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(worker.run)

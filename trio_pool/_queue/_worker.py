@@ -164,8 +164,13 @@ class Worker(Generic[Req, Rsp]):
             # The caller left while the pool got ready; the selection is simply unused.
             self._finish_held()
             return
+        waited = trio.current_time() - message.enqueued_at
+        address = None
         try:
-            bound = dispatch.bind(message.request, trio.current_time() - message.enqueued_at)
+            if message.avoid is None:
+                bound = dispatch.bind(message.request, waited)
+            else:
+                bound, address = dispatch.bind_avoiding(message.request, waited, message.avoid)
         except Exception as exc:
             # The request's own failure (an endpoint whose call() raised at once), not
             # the pool's: it fails that request, as the same error raised later would.
@@ -173,7 +178,7 @@ class Worker(Generic[Req, Rsp]):
             message.reply.send_error(exc)
             return
         self._finish_held()
-        message.reply.send_call(bound)
+        message.reply.send_call(bound, address)
 
     def _finish_held(self, error: PoolError | None = None) -> None:
         held, self._held = self._held, None

@@ -1,0 +1,244 @@
+"""`Resilience`: the attempts of one ``queue.call`` under a retry policy and hedging.
+
+One per queue, holding what a destination keeps between calls: the balances of its
+retry and hedging budgets, and its recent latency. ``call`` runs in the caller's task:
+
+1. each call deposits into both budgets;
+2. an *attempt* is one select-and-bind through the queue (the fast path or the worker,
+   FIFO and failfast as any request) and the awaited call; with hedging, it is a race
+   of copies of it (`run_race`), in a nursery of the caller's;
+3. its outcome is classified once: never retried (the queue's own refusals), worth
+   another try (``retry_on``), or final;
+4. a retry is sent after the backoff (or the outcome's ``retry_after``, if longer),
+   when attempts are left, the request is ``replayable`` and the budget has one, with
+   every endpoint the request was sent to so far as the ones to avoid;
+5. otherwise the last outcome is delivered as it was.
+
+Every attempt runs in the caller's task or in its nursery, so cancelling the caller
+cancels them all and none outlives the call; the caller gets exactly one outcome. A
+response that is not delivered (retried, or losing a race) is closed if it can be.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Set as AbstractSet
+from typing import Any, Generic, Protocol, TypeVar
+
+import attrs
+import trio
+
+from .._metrics import CounterLike
+from ._budget import BudgetAccount
+from ._hedging import Hedging
+from ._latency import LatencyWindow
+from ._outcome import Outcome, discard
+from ._race import run_race
+from ._retry import NEVER_RETRIED, RetryPolicy
+
+__all__ = ["Bind", "Resilience", "ResilienceMetrics"]
+
+Req = TypeVar("Req")
+Rsp = TypeVar("Rsp")
+
+Bind = Callable[[Any, "float | None", AbstractSet[Hashable]], Awaitable[tuple[Awaitable[Any], Any]]]
+"""The queue's select-and-bind for one attempt: ``bind(request, dispatch_timeout, avoid)``
+returns the bound call and the address of its endpoint (``None`` if the pool cannot tell)."""
+
+# A hedge is never sent sooner than this after the last copy, whatever the estimate:
+# latencies of zero (instant endpoints, a virtual clock) would hedge every call.
+_MIN_ESTIMATED_DELAY = 0.001
+
+
+class ResilienceMetrics(Protocol):
+    """What `Resilience` counts: the queue's `QueueMetrics` has them."""
+
+    @property
+    def retries(self) -> CounterLike: ...
+    @property
+    def hedges(self) -> CounterLike: ...
+    @property
+    def retries_refused(self) -> CounterLike: ...
+    @property
+    def hedges_refused(self) -> CounterLike: ...
+
+
+@attrs.define(eq=False)
+class Resilience(Generic[Req, Rsp]):
+    """Retries and hedges for every call of one queue; see the module docstring."""
+
+    _bind: Bind
+    _retry: RetryPolicy | None
+    _hedging: Hedging | None
+    _metrics: ResilienceMetrics
+    _retry_account: BudgetAccount | None
+    _hedge_account: BudgetAccount | None
+    _latency: LatencyWindow | None
+    _rng: random.Random
+
+    @classmethod
+    def open(
+        cls,
+        bind: Bind,
+        retry: RetryPolicy | None,
+        hedging: Hedging | None,
+        metrics: ResilienceMetrics,
+        now: float,
+    ) -> Resilience[Req, Rsp]:
+        """The resilience of a new queue at Trio time ``now``: empty balances."""
+        latency = None
+        if hedging is not None and hedging.delay is None:
+            latency = LatencyWindow(hedging.percentile)
+        rng = retry.rng if retry is not None and retry.rng is not None else random.Random()
+        return cls(
+            bind,
+            retry,
+            hedging,
+            metrics,
+            retry.budget.open_account(now) if retry is not None else None,
+            hedging.budget.open_account(now) if hedging is not None else None,
+            latency,
+            rng,
+        )
+
+    # -- what the queue's statistics show ------------------------------------------------
+
+    def retry_balance(self) -> float | None:
+        """Retries the retry budget allows now; ``None`` without a retry policy."""
+        account = self._retry_account
+        return None if account is None else account.balance(trio.current_time())
+
+    def hedge_balance(self) -> float | None:
+        """Hedges the hedging budget allows now; ``None`` without hedging."""
+        account = self._hedge_account
+        return None if account is None else account.balance(trio.current_time())
+
+    def hedge_delay(self) -> float | None:
+        """The delay before a hedge now; ``None`` without hedging or an estimate yet."""
+        hedging = self._hedging
+        if hedging is None:
+            return None
+        if hedging.delay is not None:
+            return hedging.delay
+        assert self._latency is not None, "hedging without a delay keeps a latency window"
+        estimate = self._latency.estimate
+        return None if estimate is None else max(_MIN_ESTIMATED_DELAY, estimate)
+
+    # -- one call -------------------------------------------------------------------------
+
+    async def call(self, request: Req, dispatch_timeout: float | None) -> Rsp:
+        """Send ``request`` with retries and hedges; return or raise its one outcome."""
+        now = trio.current_time()
+        if self._retry_account is not None:
+            self._retry_account.deposit(now)
+        if self._hedge_account is not None:
+            self._hedge_account.deposit(now)
+        tried: set[Hashable] = set()
+        attempt = 1
+        while True:
+            delay = self.hedge_delay()
+            if delay is None:
+                outcome = await self._attempt(request, dispatch_timeout, tried, 0)
+            else:
+                assert self._hedging is not None, "a hedge delay comes from hedging"
+                outcome = await run_race(
+                    lambda copy: self._attempt(request, dispatch_timeout, tried, copy),
+                    delay=delay,
+                    max_copies=self._hedging.max_attempts,
+                    may_hedge=lambda: self._may_hedge(request),
+                    outlasted=None if self._latency is None else self._latency.observe,
+                )
+            try:
+                backoff = self._retry_delay(request, outcome, attempt)
+            except BaseException:
+                await discard(outcome)  # a hook of the policy raised: that is the outcome
+                raise
+            if backoff is None:
+                if outcome.is_error:
+                    raise outcome.value
+                # The call may have completed without a schedule point (an instant
+                # endpoint); Trio's rule is one per async call, and a cancellation
+                # arriving now must not lose the response.
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                response: Rsp = outcome.value
+                return response
+            await discard(outcome)
+            self._metrics.retries.inc()
+            if backoff > 0:
+                await trio.sleep(backoff)
+            attempt += 1
+
+    def _retry_delay(self, request: Req, outcome: Outcome, attempt: int) -> float | None:
+        """The delay before the retry after ``attempt`` ended with ``outcome``, or
+        ``None`` to deliver the outcome. Withdraws the retry from the budget."""
+        retry = self._retry
+        if retry is None or not outcome.worth_retry or attempt >= retry.attempts:
+            return None
+        if retry.replayable is not None and not retry.replayable(request):
+            return None
+        assert self._retry_account is not None, "a retry policy keeps a budget account"
+        if not self._retry_account.try_withdraw(trio.current_time()):
+            self._metrics.retries_refused.inc()
+            return None
+        delay = retry.backoff.delay(attempt, self._rng)
+        if retry.retry_after is not None:
+            asked = retry.retry_after(outcome.value)
+            if asked is not None:
+                delay = max(delay, float(asked))
+        return delay
+
+    def _may_hedge(self, request: Req) -> bool:
+        hedging = self._hedging
+        account = self._hedge_account
+        assert hedging is not None, "only when hedging"
+        assert account is not None, "hedging keeps a budget account"
+        if hedging.replayable is not None and not hedging.replayable(request):
+            return False
+        if not account.try_withdraw(trio.current_time()):
+            self._metrics.hedges_refused.inc()
+            return False
+        self._metrics.hedges.inc()
+        return True
+
+    async def _attempt(
+        self, request: Req, dispatch_timeout: float | None, tried: set[Hashable], copy: int
+    ) -> Outcome:
+        """One attempt (``copy`` 0) or a hedge of it through the queue; raises nothing but
+        cancellation."""
+        started = trio.current_time()
+        try:
+            bound, address = await self._bind(request, dispatch_timeout, tried)
+        except Exception as exc:
+            return self._failed(exc)
+        if address is not None:
+            tried.add(address)
+        try:
+            response = await bound
+        except Exception as exc:
+            return self._failed(exc)
+        try:
+            worth_retry = self._retry is not None and bool(self._retry.retry_on(response))
+        except Exception as exc:
+            # A bug in the classifier ends the call with its error, at once; the
+            # response it could not judge is closed.
+            await discard(Outcome(response, False, False, False))
+            return Outcome(exc, True, False, True)
+        if not worth_retry and copy == 0 and self._latency is not None:
+            # The delay is a percentile of the first copies' latencies: what a hedge
+            # waits for. A hedge's own latency, cut short when the first copy wins,
+            # would pull it down, and hedge more than the percentile says.
+            self._latency.observe(trio.current_time() - started)
+        return Outcome(response, False, worth_retry, not worth_retry)
+
+    def _failed(self, error: Exception) -> Outcome:
+        if isinstance(error, NEVER_RETRIED):
+            return Outcome(error, True, False, False)
+        retry = self._retry
+        if retry is None:
+            return Outcome(error, True, False, False)
+        try:
+            worth_retry = bool(retry.retry_on(error))
+        except Exception as exc:
+            return Outcome(exc, True, False, True)
+        return Outcome(error, True, worth_retry, False)
