@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import trio
+
 
 def best_of(rounds: int, *contenders: Callable[[], float]) -> list[float]:
     """Run each contender ``rounds`` times, interleaved, and keep each one's best figure.
@@ -35,3 +37,13 @@ def report(name: str, figures: dict[str, Any]) -> None:
     line = {"benchmark": name, "python": platform.python_version(), **figures}
     sys.stdout.flush()
     print(json.dumps(line, sort_keys=True))
+
+
+def seed_trio_scheduler(seed: int) -> None:
+    """Make the order in which Trio runs the tasks of one tick repeatable.
+
+    Trio shuffles each batch of runnable tasks with a `random.Random` of its own, so two
+    runs of one simulation can differ where tasks wake in the same tick. Seeding it (the
+    hook Trio's Hypothesis plugin uses) makes a simulation in virtual time repeat exactly.
+    """
+    trio._core._run._r.seed(seed)  # noqa: SLF001 - no public way to seed the scheduler

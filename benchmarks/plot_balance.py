@@ -26,12 +26,14 @@ import matplotlib.pyplot as plt
 COLOURS = {
     "p2c_peak_ewma": "#1b9e77",
     "p2c_pending": "#7570b3",
+    "least_loaded": "#66a61e",
     "round_robin": "#d95f02",
     "random": "#e7298a",
 }
 LABELS = {
     "p2c_peak_ewma": "P2C + Peak-EWMA",
     "p2c_pending": "P2C + pending",
+    "least_loaded": "least loaded",
     "round_robin": "round robin",
     "random": "random",
 }

@@ -4,7 +4,8 @@ Each ``bench_*.py`` runs in its own process; its output goes to
 ``benchmarks/results/NAME.txt`` and its closing JSON line to ``results/NAME.json``. The
 balance benchmark also writes every latency, from which ``plot_balance.py`` draws the
 plots of the docs' benchmarks page into ``docs/img``; the resilience benchmark writes
-its series, from which ``plot_resilience.py`` draws those of the resilience page.
+its series, from which ``plot_resilience.py`` draws those of the resilience page; the
+health and fleet benchmarks draw their own.
 
     ./dev bench          (or: nox -s bench)
 """
@@ -28,7 +29,7 @@ def main() -> int:
     for bench in sorted(HERE.glob("bench_*.py")):
         name = bench.stem.removeprefix("bench_")
         extra = ["--json", str(RESULTS / SERIES[name])] if name in SERIES else []
-        if name == "health":
+        if name in ("health", "fleet"):
             extra = ["--plots", str(HERE.parent / "docs" / "img")]
         print(f"== {bench.name}", flush=True)
         run = subprocess.run(
