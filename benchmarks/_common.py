@@ -46,4 +46,5 @@ def seed_trio_scheduler(seed: int) -> None:
     runs of one simulation can differ where tasks wake in the same tick. Seeding it (the
     hook Trio's Hypothesis plugin uses) makes a simulation in virtual time repeat exactly.
     """
-    trio._core._run._r.seed(seed)  # noqa: SLF001 - no public way to seed the scheduler
+    # Trio has no public way to seed its scheduler.
+    trio._core._run._r.seed(seed)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ LABELS = {
 }
 
 
-def quantile(sorted_values: list[float], q: float) -> float:
+def quantile(sorted_values: Sequence[float], q: float) -> float:
     """The smallest value with at least a fraction ``q`` of values at or below it (as
     HdrHistogram's ``value_at_quantile``, which tower's demo reports)."""
     if not sorted_values:
@@ -297,7 +297,7 @@ def fleet_figures(run: FleetRun) -> dict[str, float]:
     longest = sorted(run.longest_queue)
     figures["requests"] = len(run.latencies)
     figures["longest_queue_mean"] = round(sum(longest) / len(longest), 3)
-    figures["longest_queue_p99"] = quantile(longest, 0.99)  # type: ignore[assignment]
+    figures["longest_queue_p99"] = quantile(longest, 0.99)
     figures["mean_queue"] = round(sum(run.mean_queue) / len(run.mean_queue), 3)
     return figures
 
@@ -337,7 +337,10 @@ def plot(
             linestyle="--" if policy == "round_robin" else "-",
         )
 
-    panels = [("tower's demo", demo), *((name, by_policy) for name, by_policy in fleets.items())]
+    panels: list[tuple[str, Mapping[str, list[float] | FleetRun]]] = [
+        ("tower's demo", demo),
+        *fleets.items(),
+    ]
     figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
     for axis, (title, by_policy) in zip(axes, panels, strict=True):
         for policy, run in by_policy.items():
