@@ -57,7 +57,7 @@ def test_any_sequence_of_changes_keeps_the_heap_in_order(ops: list[tuple[object,
                 assert chosen.index == -1, "a removed entry has no place"
             else:
                 chosen.key = op[2]  # type: ignore[assignment]
-                heap.moved(chosen)
+                heap.restore(chosen)
         assert_ordered(heap, entries)
     assert len(heap) == len(entries)
 

@@ -62,13 +62,13 @@ class IndexedHeap(Generic[E]):
         last = entries.pop()
         index, entry.index = entry.index, -1
         if last is not entry:
-            self._restore(last, index)
+            self.restore(last, index)
 
-    def moved(self, entry: E) -> None:
-        """Restore the order after ``entry``'s key changed."""
-        self._restore(entry, entry.index)
-
-    def _restore(self, entry: E, index: int) -> None:
+    def restore(self, entry: E, index: int = -1) -> None:
+        """Restore the order after ``entry``'s key changed (``index``: the place to
+        put it at, its own by default)."""
+        if index < 0:
+            index = entry.index
         if index and entry.key < self._entries[(index - 1) >> 2].key:
             self._up(entry, index)
         else:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Generic, Protocol, TypeVar, cast
+from typing import Generic, Protocol, TypeVar
 
 from ._heap import IndexedHeap
 
@@ -112,8 +112,9 @@ class LoadOrder(Generic[T]):
 
     def rekey(self, entry: T, key: float) -> None:
         """``entry``'s key is now ``key``."""
-        # On every call's start and end: remove() and add() are written out here.
-        bucket = cast(_Bucket, entry.bucket)
+        # On every call's start and end: remove() and add() are written out here, and
+        # the bucket is not cast (a call at run time).
+        bucket: _Bucket = entry.bucket  # type: ignore[assignment]
         if key != key:  # noqa: PLR0124 (NaN: a key not equal to itself)
             key = math.inf
         if bucket.key == key:
@@ -127,7 +128,7 @@ class LoadOrder(Generic[T]):
                 del buckets[bucket.key]
                 bucket.key = key
                 buckets[key] = bucket
-                self._heap.moved(bucket)
+                self._heap.restore(bucket)
                 return
             target = buckets[key] = _Bucket(key)
             self._heap.push(target)
