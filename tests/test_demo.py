@@ -15,8 +15,14 @@ from trio_pool._demo import DemoConfig, run_demo
 async def test_the_demo_balances_away_from_the_slow_backend() -> None:
     config = DemoConfig(duration=3.0, rate=150.0, metrics_port=0, live=False)
     result = await run_demo(config, Console(quiet=True))
-    p2c, round_robin = result["balancers"]["p2c+ewma"], result["balancers"]["round robin"]
+    balancers = result["balancers"]
+    p2c, least, round_robin = (
+        balancers["p2c+ewma"],
+        balancers["least loaded"],
+        balancers["round robin"],
+    )
     assert p2c["requests"] > 200
+    assert least["requests"] > 200
     assert round_robin["requests"] > 200
     slow, failing = "backend-1", "backend-2"
     assert result["backends"][slow] == "10x slower"
@@ -31,12 +37,14 @@ async def test_the_demo_balances_away_from_the_slow_backend() -> None:
     def share(figures: dict[str, Any], backend: str) -> float:
         return float(figures["share"][backend])
 
-    assert share(p2c, slow) < 0.75 * share(round_robin, slow), "P2C+EWMA avoids the slow one"
-    assert share(p2c, failing) < 0.5 * share(round_robin, failing), "and the failing one"
-    assert p2c["success"] > 0.95, "20 % of a few percent of the requests fail, no more"
-    assert p2c["failfast"] == round_robin["failfast"] == 0
-    # Churn: the last backend joined a third of the way in, the third left at two thirds.
-    assert p2c["share"]["backend-6"] > 0
+    for balancer in (p2c, least):
+        assert share(balancer, slow) < 0.75 * share(round_robin, slow), "avoids the slow one"
+        assert share(balancer, failing) < 0.5 * share(round_robin, failing), "the failing one"
+        assert balancer["success"] > 0.95, "20 % of a few percent of the requests fail"
+        assert balancer["failfast"] == 0
+        # Churn: the last backend joined a third of the way in, the third left at 2/3.
+        assert balancer["share"]["backend-6"] > 0
+    assert round_robin["failfast"] == 0
     assert 0 < round_robin["share"]["backend-3"] < 0.2
 
 
@@ -44,7 +52,7 @@ def test_the_command_line_prints_json(capsys: pytest.CaptureFixture[str]) -> Non
     status = main(["demo", "--duration", "1", "--rate", "50", "--json", "--metrics-port", "0"])
     assert status == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result["balancers"]) == {"p2c+ewma", "round robin"}
+    assert set(result["balancers"]) == {"p2c+ewma", "least loaded", "round robin"}
 
 
 def test_the_command_line_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:

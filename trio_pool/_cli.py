@@ -59,12 +59,16 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
-        help="balance local HTTP backends with P2C+Peak-EWMA and round robin, side by side",
+        help=(
+            "balance local HTTP backends with P2C+Peak-EWMA, least loaded and round robin, "
+            "side by side"
+        ),
         # argparse %-formats help strings, not descriptions: a plain "%" here.
         description=(
             "Start local HTTP backends (one 10x slower, one failing 20% of requests), a "
             "discovery stream that adds one backend and removes another mid-run, and send "
-            "the same open-loop load through a P2C+Peak-EWMA balancer and a round-robin one."
+            "the same open-loop load through a P2C+Peak-EWMA balancer, a least-loaded one "
+            "and a round-robin one."
         ),
     )
     demo.add_argument(

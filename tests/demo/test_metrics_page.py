@@ -34,7 +34,7 @@ async def test_the_metrics_page_shows_the_trio_pool_series_of_both_balancers() -
         for sample in family.samples
         if sample.name.startswith("trio_pool_")
     ]
-    for balancer in ("p2c+ewma", "round robin"):
+    for balancer in ("p2c+ewma", "least loaded", "round robin"):
         mine = [s for s in samples if s.labels.get("balancer") == balancer]
         names = {s.name for s in mine}
         assert {

@@ -18,7 +18,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from rich.console import Console
 from rich.live import Live
 
-from .. import P2CPool, PeakEwma, RoundRobinPool
+from .. import LeastLoadedPool, P2CPool, PeakEwma, RoundRobinPool
 from .._update import Add, Remove, Reset, Update
 from ..httpx import NewEndpoint, TransportMetricFamilies, open_balanced_transport
 from ._backends import Backend, BackendSpec, default_backends
@@ -47,6 +47,9 @@ class DemoConfig:
 
 BALANCERS: dict[str, Callable[[NewEndpoint], Any]] = {
     "p2c+ewma": lambda new_endpoint: P2CPool(
+        new_endpoint, load=PeakEwma(), metrics=new_endpoint.pool_metrics
+    ),
+    "least loaded": lambda new_endpoint: LeastLoadedPool(
         new_endpoint, load=PeakEwma(), metrics=new_endpoint.pool_metrics
     ),
     "round robin": lambda new_endpoint: RoundRobinPool(
