@@ -74,6 +74,11 @@ class Load(Protocol):
         ...
 
 
+# log1p(n) for the counts of calls in flight that keys meet most: a key is read on every
+# call's start and end by a least-loaded pool.
+_LOG1P = tuple(math.log1p(n) for n in range(64))
+
+
 @attrs.frozen
 class PendingRequests:
     """Load = requests in flight on the endpoint, plus one.
@@ -98,7 +103,8 @@ class _PendingTracker:
 
     def key(self) -> float:
         """The log of the cost (see `LoadTracker`)."""
-        return math.log1p(self.in_flight)
+        in_flight = self.in_flight
+        return _LOG1P[in_flight] if in_flight < 64 else math.log1p(in_flight)
 
     def start(self, now: float) -> None:
         self.in_flight += 1
@@ -144,7 +150,7 @@ _exp = math.exp
 
 class _PeakEwmaTracker:
     # On every call's path: the arithmetic is written out, not spread over helpers.
-    __slots__ = ("_decay", "_penalty", "estimate", "in_flight", "stamp")
+    __slots__ = ("_base", "_decay", "_penalty", "estimate", "in_flight", "stamp")
 
     def __init__(self, config: PeakEwma, now: float) -> None:
         self._decay = config.decay
@@ -152,6 +158,8 @@ class _PeakEwmaTracker:
         self.estimate = config.default_rtt
         self.stamp = now
         self.in_flight = 0
+        self._base = math.log(self.estimate) + now / self._decay
+        """The key without the calls in flight, kept as the estimate changes."""
 
     def current(self, now: float) -> float:
         """The latency estimate at ``now``, decayed since the last observation."""
@@ -169,10 +177,8 @@ class _PeakEwmaTracker:
         Every estimate decays by the same factor over the same time: the log of the cost
         at ``now`` is this key less ``now / decay``, whatever the tracker.
         """
-        estimate = self.estimate
-        if estimate <= 0.0:
-            return -math.inf  # decayed to nothing, after a very long idle
-        return math.log(estimate) + self.stamp / self._decay + math.log1p(self.in_flight)
+        in_flight = self.in_flight
+        return self._base + (_LOG1P[in_flight] if in_flight < 64 else math.log1p(in_flight))
 
     def start(self, now: float) -> None:
         self.in_flight += 1
@@ -196,4 +202,6 @@ class _PeakEwmaTracker:
             self.stamp = now
         else:
             weight, decayed = 1.0, self.estimate
-        self.estimate = rtt if rtt > decayed else decayed + rtt * (1.0 - weight)
+        estimate = self.estimate = rtt if rtt > decayed else decayed + rtt * (1.0 - weight)
+        # An estimate decayed to nothing (after a very long idle) is the lowest key.
+        self._base = math.log(estimate) + self.stamp / self._decay if estimate > 0.0 else -math.inf
