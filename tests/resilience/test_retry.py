@@ -216,8 +216,12 @@ async def test_a_dispatch_timeout_bounds_the_waits_of_every_attempt_together(
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(let_one_in)
-            with pytest.raises(DispatchTimeoutError):
+            with pytest.raises(DispatchTimeoutError) as waited:
                 await setup.queue.call("x", dispatch_timeout=1.0)
+        assert waited.value.dispatch_timeout == 1.0, "the call's timeout, not what was left"
+        assert str(waited.value).startswith(
+            "no endpoint was ready within the dispatch timeout of 1 s: "
+        ), str(waited.value)
         assert setup.endpoints.sent_to("x") == ["a"]
         assert trio.current_time() == 0.6 + 5.0 + 0.4, (
             "the retry waits what is left of the timeout (0.4 s of 1 s); the endpoint's "

@@ -36,6 +36,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import attrs
 import trio
 
+from .._errors import DispatchTimeoutError
 from .._metrics import CounterLike
 from .._validate import check_seconds
 from ._budget import BudgetAccount
@@ -225,6 +226,8 @@ class Resilience(Generic[Req, Rsp]):
         started = trio.current_time()
         try:
             bound, address = await self._bind(request, wait.left(), tried)
+        except DispatchTimeoutError as exc:
+            return self._failed(wait.timed_out(exc))
         except Exception as exc:
             return self._failed(exc)
         if copy == 0:
@@ -272,7 +275,11 @@ _NO_WAIT = 1e-9
 class _Wait:
     """What is left of one call's ``dispatch_timeout``: ``None`` for no bound."""
 
-    _left: float | None
+    _total: float | None
+    _left: float | None = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._left = self._total
 
     def left(self) -> float | None:
         """The dispatch timeout of the next attempt."""
@@ -285,3 +292,16 @@ class _Wait:
     def spend(self, seconds: float) -> None:
         if self._left is not None:
             self._left -= seconds
+
+    def timed_out(self, error: DispatchTimeoutError) -> DispatchTimeoutError:
+        """The error of a call whose attempt ran out of its dispatch timeout: the one
+        the call would raise without retries, naming the call's timeout, not what was
+        left of it for this attempt."""
+        total, timeout = self._total, error.dispatch_timeout
+        if total is None or timeout is None or timeout == total:
+            return error
+        # The queue's message is its words for the timeout, then the pool's state.
+        detail = str(error).removeprefix(str(DispatchTimeoutError.timed_out(timeout)))
+        reported = DispatchTimeoutError.timed_out(total, detail.removeprefix(": "))
+        reported.__cause__ = error.__cause__
+        return reported
