@@ -242,6 +242,16 @@ async def test_a_streamed_body_not_read_yet_is_retried_after_a_connect_failure()
     assert [seen.body_length for seen in a.seen] == [6] * 6
 
 
+async def test_a_response_to_a_streamed_body_carries_the_callers_request() -> None:
+    async with open_backends(Backend("a")) as (a,):
+        resolver = Resolver({"api.test:80": [a.address]})
+        async with open_balanced_transport(resolver) as transport:
+            request = httpx.Request("PUT", "http://api.test/", content=stream_of(b"abc"))
+            response = await transport.handle_async_request(request)
+            await response.aclose()
+            assert response.request is request, "not the copy that noted the body's reading"
+
+
 async def test_without_retries_a_connect_error_reaches_the_caller() -> None:
     for options in ({"retry": None}, {"connect_retries": 0}):
         async with open_client([dead_address()], **options) as setup:

@@ -249,9 +249,12 @@ class BalancedTransport(httpx.AsyncBaseTransport):
         # read, so that a retry knows whether it can be sent again.
         sent = request if self._retry is None else track_body(request)
         try:
-            return await queue.call(sent, dispatch_timeout=pool_timeout)
+            response = await queue.call(sent, dispatch_timeout=pool_timeout)
         except PoolError as exc:
             raise map_pool_error(exc, balancer.authority.origin, request) from exc
+        if sent is not request:
+            response.request = request  # the caller's, not the copy that went out
+        return response
 
     async def _route(self, request: httpx.Request) -> Balancer:
         """The balancer of a URL key seen for the first time: its authority's, opened now
