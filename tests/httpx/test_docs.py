@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import trio
+import trio.testing
 from prometheus_client import CollectorRegistry
 
 from trio_pool.httpx import TransportMetricFamilies, open_balanced_transport
@@ -37,6 +38,21 @@ async def test_the_complete_example_runs() -> None:
     assert len(names) == 10
     assert set(names) <= {"a", "b"}
     assert {seen.host for b in backends for seen in b.seen} == {"users.internal"}
+
+
+async def test_the_retry_example_runs(autojump_clock: trio.testing.MockClock) -> None:
+    namespace: dict[str, Any] = {"__name__": "docs_example"}
+    example = next(block for block in python_blocks() if "async def fetch_report" in block)
+    exec(compile(example, str(PAGE), "exec"), namespace)
+    busy, good = Backend("busy", status=503), Backend("good")
+    async with open_backends(busy, good):
+        for _ in range(5):
+            report, status = await namespace["fetch_report"]([busy.address, good.address])
+            assert report == "good", "the GET's 503 was retried on the other endpoint"
+            assert status in (200, 503), "the POST was sent once, to whichever was picked"
+    # Each run: the GET, one retry if it went to busy first, and the POST, sent once.
+    assert busy.requests + good.requests <= 5 * 3
+    assert good.requests >= 5
 
 
 METRICS_PAGE = Path(__file__).parents[2] / "docs" / "metrics.md"

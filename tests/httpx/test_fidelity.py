@@ -132,7 +132,8 @@ async def test_no_reachable_endpoint_is_a_connect_error_naming_the_authority_and
         open_balanced_transport(resolver, failfast_timeout=0.3, new_pool=pools) as transport,
         httpx.AsyncClient(transport=transport) as client,
     ):
-        # The request tries both (connect_retries), then waits for one to come back.
+        # The request tries both (a connect failure is retried), then waits for one to
+        # come back.
         with trio.fail_after(5), pytest.raises(httpx.ConnectError) as caught:
             await client.get("http://api.test/")
         error = caught.value

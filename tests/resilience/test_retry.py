@@ -200,6 +200,64 @@ async def test_dispatch_timeout_is_never_retried(autojump_clock: trio.testing.Mo
         assert setup.metric("retries_total") == 0
 
 
+async def test_a_dispatch_timeout_bounds_the_waits_of_every_attempt_together(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    policy = RetryPolicy(backoff=AT_ONCE)
+    async with open_queue("ab", retry=policy, failfast_timeout=10.0) as setup:
+        a, b = setup.endpoints.handles["a"], setup.endpoints.handles["b"]
+        a.allow(0)
+        b.allow(0)
+        a.latency, a.call_error = 5.0, ConnectionError("a")
+
+        async def let_one_in() -> None:
+            await trio.sleep(0.6)
+            a.allow(1)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(let_one_in)
+            with pytest.raises(DispatchTimeoutError) as waited:
+                await setup.queue.call("x", dispatch_timeout=1.0)
+        assert waited.value.dispatch_timeout == 1.0, "the call's timeout, not what was left"
+        assert str(waited.value).startswith(
+            "no endpoint was ready within the dispatch timeout of 1 s: "
+        ), str(waited.value)
+        assert setup.endpoints.sent_to("x") == ["a"]
+        assert trio.current_time() == 0.6 + 5.0 + 0.4, (
+            "the retry waits what is left of the timeout (0.4 s of 1 s); the endpoint's "
+            "5 s on the first attempt are not waiting"
+        )
+        assert setup.metric("retries_total") == 1
+
+
+@pytest.mark.parametrize(("dispatch_timeout", "attempts"), [(1.0, 1), (3.0, 2), (None, 3)])
+async def test_a_retry_that_would_start_after_the_dispatch_timeout_is_not_sent(
+    autojump_clock: trio.testing.MockClock, dispatch_timeout: float | None, attempts: int
+) -> None:
+    policy = RetryPolicy(backoff=AT_ONCE, retry_after=lambda outcome: 2.0)
+    async with open_queue("ab", retry=policy) as setup:
+        setup.endpoints.handles["a"].call_error = ConnectionError("a")
+        setup.endpoints.handles["b"].call_error = ConnectionError("b")
+        balance = setup.queue.statistics().retry_budget
+        with pytest.raises(ConnectionError):
+            await setup.queue.call("x", dispatch_timeout=dispatch_timeout)
+        assert len(setup.endpoints.sent_to("x")) == attempts, "each 2 s wait that fits"
+        assert trio.current_time() == 2.0 * (attempts - 1), "the last error comes at once"
+        assert setup.metric("retries_total") == attempts - 1
+        assert setup.metric("retries_refused_total") == 0, "not the budget's refusal"
+        if attempts == 1:
+            assert balance is not None
+            assert setup.queue.statistics().retry_budget == pytest.approx(balance + 0.2), (
+                "the call's deposit, and nothing withdrawn"
+            )
+
+
+async def test_a_dispatch_timeout_is_checked_with_a_policy() -> None:
+    async with open_queue(retry=RetryPolicy()) as setup:
+        with pytest.raises(ValueError, match="dispatch_timeout must be > 0"):
+            await setup.queue.call("x", dispatch_timeout=0)
+
+
 async def test_a_closed_queue_is_never_retried(autojump_clock: trio.testing.MockClock) -> None:
     policy = RetryPolicy(retry_on=lambda outcome: True)
     async with open_queue(retry=policy) as setup:

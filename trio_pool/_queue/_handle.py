@@ -87,9 +87,10 @@ class PoolQueue(Generic[Req, Rsp]):
 
         With a `RetryPolicy` or `Hedging` (given to `open_pool_queue`), the call may send
         the request more than once, each attempt through the queue, all of them in this
-        task or a nursery of its own; ``dispatch_timeout`` then bounds each attempt's
-        wait. The call still has one outcome: the answer that won, or the last
-        attempt's response or error, unwrapped.
+        task or a nursery of its own; ``dispatch_timeout`` then bounds the waits of all
+        its attempts together, the delays before retries included (a retry that could
+        only start after it is not sent). The call still has one outcome: the answer
+        that won, or the last attempt's response or error, unwrapped.
 
         Raises:
             FailFastError: the pool had no ready endpoint for ``failfast_timeout`` while this

@@ -10,9 +10,16 @@ retry and hedging budgets, and its recent latency. ``call`` runs in the caller's
 3. its outcome is classified once: never retried (the queue's own refusals), worth
    another try (``retry_on``), or final;
 4. a retry is sent after the backoff (or the outcome's ``retry_after``, if longer),
-   when attempts are left, the request is ``replayable`` and the budget has one, with
-   every endpoint the request was sent to so far as the ones to avoid;
+   when attempts are left, the request is ``replayable``, the wait fits in what is left
+   of the call's ``dispatch_timeout``, and the budget has one, with every endpoint the
+   request was sent to so far as the ones to avoid;
 5. otherwise the last outcome is delivered as it was.
+
+A call's ``dispatch_timeout`` bounds all its waiting together, as a pool timeout bounds
+a request's wait for connections however often it is retried: each attempt waits for an
+endpoint at most what is left of it (and still takes one that is ready at once), and the
+wait before a retry is taken from it too. The time an endpoint spends on an attempt is
+not waiting, and does not count.
 
 Every attempt runs in the caller's task or in its nursery, so cancelling the caller
 cancels them all and none outlives the call; the caller gets exactly one outcome. A
@@ -29,7 +36,9 @@ from typing import Any, Generic, Protocol, TypeVar
 import attrs
 import trio
 
+from .._errors import DispatchTimeoutError
 from .._metrics import CounterLike
+from .._validate import check_seconds
 from ._budget import BudgetAccount
 from ._hedging import Hedging
 from ._latency import LatencyWindow
@@ -129,28 +138,31 @@ class Resilience(Generic[Req, Rsp]):
 
     async def call(self, request: Req, dispatch_timeout: float | None) -> Rsp:
         """Send ``request`` with retries and hedges; return or raise its one outcome."""
+        if dispatch_timeout is not None:
+            dispatch_timeout = check_seconds("dispatch_timeout", dispatch_timeout, infinite=True)
         now = trio.current_time()
         if self._retry_account is not None:
             self._retry_account.deposit(now)
         if self._hedge_account is not None:
             self._hedge_account.deposit(now)
         tried: set[Hashable] = set()
+        wait = _Wait(dispatch_timeout)
         attempt = 1
         while True:
             delay = self.hedge_delay()
             if delay is None:
-                outcome = await self._attempt(request, dispatch_timeout, tried, 0)
+                outcome = await self._attempt(request, wait, tried, 0)
             else:
                 assert self._hedging is not None, "a hedge delay comes from hedging"
                 outcome = await run_race(
-                    lambda copy: self._attempt(request, dispatch_timeout, tried, copy),
+                    lambda copy: self._attempt(request, wait, tried, copy),
                     delay=delay,
                     max_copies=self._hedging.max_attempts,
                     may_hedge=lambda: self._may_hedge(request),
                     outlasted=None if self._latency is None else self._latency.observe,
                 )
             try:
-                backoff = self._retry_delay(request, outcome, attempt)
+                backoff = self._retry_delay(request, outcome, attempt, wait)
             except BaseException:
                 await discard(outcome)  # a hook of the policy raised: that is the outcome
                 raise
@@ -165,11 +177,14 @@ class Resilience(Generic[Req, Rsp]):
                 return response
             await discard(outcome)
             self._metrics.retries.inc()
+            wait.spend(backoff)
             if backoff > 0:
                 await trio.sleep(backoff)
             attempt += 1
 
-    def _retry_delay(self, request: Req, outcome: Outcome, attempt: int) -> float | None:
+    def _retry_delay(
+        self, request: Req, outcome: Outcome, attempt: int, wait: _Wait
+    ) -> float | None:
         """The delay before the retry after ``attempt`` ended with ``outcome``, or
         ``None`` to deliver the outcome. Withdraws the retry from the budget."""
         retry = self._retry
@@ -177,15 +192,19 @@ class Resilience(Generic[Req, Rsp]):
             return None
         if retry.replayable is not None and not retry.replayable(request):
             return None
-        assert self._retry_account is not None, "a retry policy keeps a budget account"
-        if not self._retry_account.try_withdraw(trio.current_time()):
-            self._metrics.retries_refused.inc()
-            return None
         delay = retry.backoff.delay(attempt, self._rng)
         if retry.retry_after is not None:
             asked = retry.retry_after(outcome.value)
             if asked is not None:
                 delay = max(delay, float(asked))
+        if not wait.fits(delay):
+            # The retry would start after the call's dispatch timeout: it could only
+            # fail with DispatchTimeoutError, and the outcome in hand says more.
+            return None
+        assert self._retry_account is not None, "a retry policy keeps a budget account"
+        if not self._retry_account.try_withdraw(trio.current_time()):
+            self._metrics.retries_refused.inc()
+            return None
         return delay
 
     def _may_hedge(self, request: Req) -> bool:
@@ -201,16 +220,20 @@ class Resilience(Generic[Req, Rsp]):
         self._metrics.hedges.inc()
         return True
 
-    async def _attempt(
-        self, request: Req, dispatch_timeout: float | None, tried: set[Hashable], copy: int
-    ) -> Outcome:
+    async def _attempt(self, request: Req, wait: _Wait, tried: set[Hashable], copy: int) -> Outcome:
         """One attempt (``copy`` 0) or a hedge of it through the queue; raises nothing but
         cancellation."""
         started = trio.current_time()
         try:
-            bound, address = await self._bind(request, dispatch_timeout, tried)
+            bound, address = await self._bind(request, wait.left(), tried)
+        except DispatchTimeoutError as exc:
+            return self._failed(wait.timed_out(exc))
         except Exception as exc:
             return self._failed(exc)
+        if copy == 0:
+            # Hedges wait while the first copy runs: only the first copy's wait is the
+            # call's.
+            wait.spend(trio.current_time() - started)
         if address is not None:
             tried.add(address)
         try:
@@ -242,3 +265,43 @@ class Resilience(Generic[Req, Rsp]):
         except Exception as exc:
             return Outcome(exc, True, False, True)
         return Outcome(error, True, worth_retry, False)
+
+
+# The queue takes only positive timeouts; this one still takes an endpoint ready at once.
+_NO_WAIT = 1e-9
+
+
+@attrs.define(eq=False, slots=True)
+class _Wait:
+    """What is left of one call's ``dispatch_timeout``: ``None`` for no bound."""
+
+    _total: float | None
+    _left: float | None = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._left = self._total
+
+    def left(self) -> float | None:
+        """The dispatch timeout of the next attempt."""
+        return None if self._left is None else max(self._left, _NO_WAIT)
+
+    def fits(self, delay: float) -> bool:
+        """Whether a retry after ``delay`` seconds would start within the timeout."""
+        return self._left is None or delay < self._left
+
+    def spend(self, seconds: float) -> None:
+        if self._left is not None:
+            self._left -= seconds
+
+    def timed_out(self, error: DispatchTimeoutError) -> DispatchTimeoutError:
+        """The error of a call whose attempt ran out of its dispatch timeout: the one
+        the call would raise without retries, naming the call's timeout, not what was
+        left of it for this attempt."""
+        total, timeout = self._total, error.dispatch_timeout
+        if total is None or timeout is None or timeout == total:
+            return error
+        # The queue's message is its words for the timeout, then the pool's state.
+        detail = str(error).removeprefix(str(DispatchTimeoutError.timed_out(timeout)))
+        reported = DispatchTimeoutError.timed_out(total, detail.removeprefix(": "))
+        reported.__cause__ = error.__cause__
+        return reported

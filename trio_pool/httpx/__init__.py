@@ -35,6 +35,10 @@ from ._metrics import EndpointMetricFamilies as EndpointMetricFamilies
 from ._metrics import EndpointMetrics as EndpointMetrics
 from ._metrics import TransportMetricFamilies as TransportMetricFamilies
 from ._metrics import TransportMetrics as TransportMetrics
+from ._retry import HTTP_RETRY as HTTP_RETRY
+from ._retry import IDEMPOTENT_METHODS as IDEMPOTENT_METHODS
+from ._retry import RETRY_STATUSES as RETRY_STATUSES
+from ._retry import http_retry as http_retry
 from ._transport import HTTP_OUTLIER_DETECTION as HTTP_OUTLIER_DETECTION
 from ._transport import HTTP_SLOW_START as HTTP_SLOW_START
 from ._transport import AuthorityStatistics as AuthorityStatistics
@@ -48,7 +52,10 @@ from ._transport import open_balanced_transport as open_balanced_transport
 __all__ = [
     "ENDPOINT_LATENCY_BUCKETS",
     "HTTP_OUTLIER_DETECTION",
+    "HTTP_RETRY",
     "HTTP_SLOW_START",
+    "IDEMPOTENT_METHODS",
+    "RETRY_STATUSES",
     "Address",
     "Authority",
     "AuthorityStatistics",
@@ -68,5 +75,6 @@ __all__ = [
     "TransportMetrics",
     "TransportStatistics",
     "UnknownAuthorityError",
+    "http_retry",
     "open_balanced_transport",
 ]

@@ -1,12 +1,13 @@
 """`Balancer`: one authority's pool queue, from its first request until it idles or fails.
 
 The transport starts a balancer in its own nursery on the first request for an authority.
-The balancer runs `open_pool_queue` over a pool of its own, and counts the requests that
-use it: a request is *active* from the moment it asks for the balancer until it fails or
-its response is closed, body included. Once no request has been active for
-``idle_timeout`` seconds (Trio time), the balancer takes itself out of the transport's
-table (synchronously, so no request can pick it up afterwards) and leaves its block,
-which closes the pool's endpoints and their connections.
+The balancer runs `open_pool_queue` over a pool of its own, with the transport's retry
+policy and hedging (so the balances of their budgets are the authority's own), and
+counts the requests that use it: a request is *active* from the moment it asks for the
+balancer until it fails or its response is closed, body included. Once no request has
+been active for ``idle_timeout`` seconds (Trio time), the balancer takes itself out of
+the transport's table (synchronously, so no request can pick it up afterwards) and
+leaves its block, which closes the pool's endpoints and their connections.
 
 When its queue closes for good (discovery or the pool failed), the balancer leaves the
 table at once, so the next request builds a new one, but keeps its endpoints open until
@@ -27,6 +28,7 @@ import trio
 
 from .._pool import Pool
 from .._queue import PoolQueue, open_pool_queue
+from .._resilience import Hedging, RetryPolicy
 from .._update import Update
 from ._authority import Authority
 from ._errors import BalancerClosedError
@@ -50,6 +52,8 @@ class Balancer:
     # so this one stays even once its queue closes, and later requests get its error.
     _one_shot: bool = False
     meter: AuthorityMeter = attrs.field(factory=AuthorityMeter.disabled)
+    _retry: RetryPolicy | None = attrs.field(default=None, kw_only=True)
+    _hedging: Hedging | None = attrs.field(default=None, kw_only=True)
     queue: PoolQueue[httpx.Request, httpx.Response] | None = attrs.field(default=None, init=False)
     active: int = attrs.field(default=0, init=False)
     _last_active: float = attrs.field(factory=trio.current_time, init=False)
@@ -100,6 +104,8 @@ class Balancer:
                 capacity=self._capacity,
                 failfast_timeout=self._failfast_timeout,
                 metrics=self.meter.queue,
+                retry=self._retry,
+                hedging=self._hedging,
             ) as queue:
                 self.queue = queue
                 self._started.set()

@@ -296,6 +296,9 @@ class HttpEndpoint:
             raise
         if metered:
             metrics.latency.observe(trio.current_time() - started)
+        # The retry policy judges an answer by its request's method; httpx's client
+        # sets it again when the response reaches it.
+        response.request = request
         status = response.status_code
         if status in _THROTTLED:
             self._penalise(response.headers.get("retry-after"))

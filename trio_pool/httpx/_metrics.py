@@ -21,10 +21,11 @@ Families with user label names (``labelnames=["client"]``) are bound to values w
 `TransportMetricFamilies.labels`; that is also how two transports share a registry, each
 with its own values (one set of values serves one open transport at a time).
 
-The retry family is not here yet: retries will count on the queue's families, which the
-transport labels already; a family of the transport's own would be a new field of
-`TransportMetricFamilies` beside these, so code that registers and passes the families
-keeps working unchanged.
+Retries, hedges and the budgets' refusals count on the queue's families
+(``trio_pool_queue_retries_total``, ``_hedges_total``, ``_retries_refused_total``,
+``_hedges_refused_total``), by ``authority`` like the rest of the queue's: each
+authority's queue runs its retries and keeps its budgets' balances, so that is where
+they are counted, and no family of the transport's own is needed.
 """
 
 from __future__ import annotations

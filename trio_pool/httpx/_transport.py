@@ -26,6 +26,7 @@ from .._pool import (
     SlowStart,
 )
 from .._queue import PoolQueue, PoolQueueStatistics
+from .._resilience import Hedging, RetryPolicy
 from .._runtime import require_trio
 from .._validate import check_seconds
 from ._authority import Authority, AuthorityKey, Resolve, discovery_for, key_of
@@ -35,6 +36,7 @@ from ._endpoint import Address, EndpointFactory, EndpointOptions
 from ._errors import BalancerClosedError, map_pool_error
 from ._metrics import TransportMeter, TransportMetricFamilies, TransportMetrics
 from ._proxy import check_client_proxies
+from ._retry import HTTP_RETRY, guard_hedging, guard_retry, http_retry, track_body
 from ._stream import release_when_closed
 
 __all__ = [
@@ -186,7 +188,9 @@ class BalancedTransport(httpx.AsyncBaseTransport):
     _capacity: int
     _failfast_timeout: float
     _idle_timeout: float
-    _connect_retries: int
+    # Both guarded already (guard_retry, guard_hedging): HTTP's rules on top.
+    _retry: RetryPolicy | None
+    _hedging: Hedging | None
     _meter: TransportMeter = attrs.field(factory=lambda: TransportMeter(None))
     _balancers: dict[Authority, Balancer] = attrs.field(factory=dict, init=False)
     # Each URL key (scheme, raw host, port as written) seen for a balancer: what a
@@ -235,27 +239,22 @@ class BalancedTransport(httpx.AsyncBaseTransport):
         request: httpx.Request,
     ) -> httpx.Response:
         # The request's pool timeout bounds its wait for an endpoint, as it bounds the
-        # wait for a connection in httpx's own transport; retries share it.
+        # wait for a connection in httpx's own transport; with retries, the queue makes
+        # it bound the waits of every attempt together, the delays between them included.
         timeouts = request.extensions.get("timeout")
         pool_timeout = timeouts.get("pool") if isinstance(timeouts, dict) else None
-        deadline = math.inf
         if pool_timeout is not None:
             pool_timeout = max(float(pool_timeout), _NO_WAIT)
-            deadline = trio.current_time() + pool_timeout
-        # A request that could not connect was not sent, whatever its method: it is safe
-        # to try it on another endpoint. The endpoint that failed is in backoff by then.
-        retries = self._connect_retries
-        while True:
-            try:
-                return await queue.call(request, dispatch_timeout=pool_timeout)
-            except (httpx.ConnectError, httpx.ConnectTimeout):
-                if not retries:
-                    raise
-                retries -= 1
-                if pool_timeout is not None:
-                    pool_timeout = max(deadline - trio.current_time(), _NO_WAIT)
-            except PoolError as exc:
-                raise map_pool_error(exc, balancer.authority.origin, request) from exc
+        # A body that is not in memory is sent through a copy that notes whether it was
+        # read, so that a retry knows whether it can be sent again.
+        sent = request if self._retry is None else track_body(request)
+        try:
+            response = await queue.call(sent, dispatch_timeout=pool_timeout)
+        except PoolError as exc:
+            raise map_pool_error(exc, balancer.authority.origin, request) from exc
+        if sent is not request:
+            response.request = request  # the caller's, not the copy that went out
+        return response
 
     async def _route(self, request: httpx.Request) -> Balancer:
         """The balancer of a URL key seen for the first time: its authority's, opened now
@@ -306,6 +305,8 @@ class BalancedTransport(httpx.AsyncBaseTransport):
             self._forget,
             one_shot,
             meter,
+            retry=self._retry,
+            hedging=self._hedging,
         )
         if one_shot:
             self._one_shot_streams[id(source)] = (source, balancer)
@@ -428,7 +429,9 @@ def open_balanced_transport(
     failfast_timeout: float = 3.0,
     idle_timeout: float = 300.0,
     capacity: int = 100,
-    connect_retries: int = 2,
+    retry: RetryPolicy | None = HTTP_RETRY,
+    hedging: Hedging | None = None,
+    connect_retries: int | None = None,
     max_retry_after: float = 300.0,
     probe_timeout: float = 5.0,
     failure_statuses: Collection[int] = range(500, 600),
@@ -479,6 +482,18 @@ def open_balanced_transport(
     ``httpx.ConnectError`` that names the authority, its endpoints by state and the
     last endpoint error.
 
+    Retries and hedges (``retry``, ``hedging``) send a request again only where HTTP
+    says it is safe. By default (`HTTP_RETRY`): a request that could not connect (it
+    never reached a server) is retried on another endpoint whatever its method; a 429,
+    502, 503 or 504 answer only for an idempotent method (GET, HEAD, OPTIONS, PUT,
+    DELETE, TRACE); a ``Retry-After`` is waited before the retry, unless it asks for
+    more than ``max_retry_after`` or than what is left of the request's pool timeout,
+    and then the caller gets that response. Whatever the policy, a body is sent again
+    only if it can be (in memory, or a stream not read yet), and only idempotent
+    requests with a body in memory are hedged. A response that is retried, or loses a
+    race, is closed; when no retry is left, or the authority's budget refuses one, the
+    caller gets the last response or error, as it would without retries.
+
     A request counts against its endpoint's load from the moment it is bound until its
     response is closed, streamed bodies included; Peak-EWMA measures the latency to the
     response headers. Close streamed responses (``async with client.stream(...)``): one
@@ -506,11 +521,19 @@ def open_balanced_transport(
             closed (Trio time); ``math.inf`` keeps them all.
         capacity: requests that may wait in each authority's queue before callers wait
             for room.
-        connect_retries: how many more endpoints a request tries when its endpoint could
-            not connect (``httpx.ConnectError``, ``httpx.ConnectTimeout``). Such a
-            request was not sent, so any method is safe to retry.
+        retry: the `trio_pool.RetryPolicy` of every request, by default `HTTP_RETRY`
+            (``http_retry()``: three attempts in all, within a ``RetryBudget()`` whose
+            balance each authority keeps for itself); build another with `http_retry`
+            to keep HTTP's rules. ``None``: each request is sent once.
+        hedging: a `trio_pool.Hedging`, which applies to idempotent requests with a
+            body in memory only; ``None`` (the default): no hedges.
+        connect_retries: a shorthand kept from before ``retry``: retry only the
+            requests that could not connect, on up to this many more endpoints; the
+            same as ``retry=http_retry(attempts=connect_retries + 1, statuses=())``.
+            Not with ``retry``.
         max_retry_after: the longest a ``429`` or ``503`` response's ``Retry-After``
-            keeps its endpoint out of use, in seconds.
+            keeps its endpoint out of use, and the longest one a retry waits for, in
+            seconds.
         probe_timeout: how long the TCP probe of an endpoint that failed to connect may
             take before it is tried again.
         failure_statuses: responses with these statuses (by default every 5xx) count as
@@ -544,7 +567,8 @@ def open_balanced_transport(
     `BalancerClosedError`.
 
     Raises:
-        TypeError, ValueError: a bad argument, at once.
+        TypeError, ValueError: a bad argument, at once (``retry`` with
+            ``connect_retries``, say).
         RuntimeError: entered under asyncio (trio-pool runs under Trio).
     """
     options = _check_options(
@@ -560,10 +584,13 @@ def open_balanced_transport(
     failfast_timeout = check_seconds("failfast_timeout", failfast_timeout, infinite=True)
     idle_timeout = check_seconds("idle_timeout", idle_timeout, infinite=True)
     for name, count in (("capacity", capacity), ("connect_retries", connect_retries)):
+        if name == "connect_retries" and count is None:
+            continue
         if isinstance(count, bool) or not isinstance(count, int):
             raise TypeError(f"{name} must be an int, got {count!r}")
         if count < 0:
             raise ValueError(f"{name} must be >= 0, got {count}")
+    retry, hedging = _check_resilience(retry, hedging, connect_retries, options.max_retry_after)
     if new_pool is not None and not callable(new_pool):
         raise TypeError(f"new_pool must be callable, got {type(new_pool).__name__}")
     if outlier is not None and not isinstance(outlier, OutlierDetection):
@@ -587,7 +614,8 @@ def open_balanced_transport(
                     capacity,
                     failfast_timeout,
                     idle_timeout,
-                    connect_retries,
+                    retry,
+                    hedging,
                     meter,
                 )
                 try:
@@ -601,6 +629,29 @@ def open_balanced_transport(
             meter.release()
 
     return _OpenBalancedTransport(opened)
+
+
+def _check_resilience(
+    retry: RetryPolicy | None,
+    hedging: Hedging | None,
+    connect_retries: int | None,
+    max_retry_after: float,
+) -> tuple[RetryPolicy | None, Hedging | None]:
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError(f"retry must be a trio_pool.RetryPolicy or None, got {retry!r}")
+    if hedging is not None and not isinstance(hedging, Hedging):
+        raise TypeError(f"hedging must be a trio_pool.Hedging or None, got {hedging!r}")
+    if connect_retries is not None:
+        if retry is not HTTP_RETRY:
+            raise TypeError(
+                "connect_retries is a shorthand for retry=http_retry(attempts=connect_retries "
+                "+ 1, statuses=()): pass one of retry= and connect_retries=, not both"
+            )
+        retry = http_retry(attempts=connect_retries + 1, statuses=())
+    return (
+        None if retry is None else guard_retry(retry, max_retry_after),
+        None if hedging is None else guard_hedging(hedging),
+    )
 
 
 def _check_options(
