@@ -62,6 +62,9 @@ class DispatchTimeoutError(PoolError, TimeoutError):
 
     dispatch_timeout: float | None = None
     """The request's dispatch timeout (``None`` if built otherwise)."""
+    detail: str = ""
+    """What the message says after the timeout (the pool's state), if built by
+    `timed_out`."""
 
     @classmethod
     def timed_out(cls, dispatch_timeout: float, detail: str = "") -> DispatchTimeoutError:
@@ -70,6 +73,7 @@ class DispatchTimeoutError(PoolError, TimeoutError):
         message = f"no endpoint was ready within the dispatch timeout of {dispatch_timeout:g} s"
         error = cls(f"{message}: {detail}" if detail else message)
         error.dispatch_timeout = dispatch_timeout
+        error.detail = detail
         return error
 
 

@@ -300,8 +300,6 @@ class _Wait:
         total, timeout = self._total, error.dispatch_timeout
         if total is None or timeout is None or timeout == total:
             return error
-        # The queue's message is its words for the timeout, then the pool's state.
-        detail = str(error).removeprefix(str(DispatchTimeoutError.timed_out(timeout)))
-        reported = DispatchTimeoutError.timed_out(total, detail.removeprefix(": "))
+        reported = DispatchTimeoutError.timed_out(total, error.detail)
         reported.__cause__ = error.__cause__
         return reported

@@ -102,10 +102,8 @@ def map_pool_error(error: PoolError, origin: str, request: httpx.Request) -> Bal
             message += f" of {timeout:g} s"
             # The queue's own words say "dispatch timeout", which an httpx user never
             # set; keep only what follows them, the pool's state.
-            words = str(DispatchTimeoutError.timed_out(timeout))
-            detail = str(error).removeprefix(words)
-            if detail != str(error) and detail.startswith(": "):
-                message += detail
+            if error.detail:
+                message += f": {error.detail}"
         return BalancerPoolTimeout(message, request=request)
     if isinstance(error, PoolClosedError):
         return BalancerClosedError(f"the balancer of {origin} is closed: {error}", request=request)
