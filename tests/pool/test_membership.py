@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from trio_pool import EndpointState, P2CPool
+from trio_pool import EndpointState, P2CPool, SlowStart
 
 from ..support.fake_endpoints import Factory
 from .test_ready_cache import driven
@@ -68,3 +68,25 @@ async def test_closing_the_pool_drops_its_plan() -> None:
     assert pool.statistics().endpoints == 0
     assert len(factory.made) == made, "nothing made once closed"
     assert all(e.closed for e in factory.made)
+
+
+async def test_a_member_that_left_the_plan_ramps_from_when_it_joined_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Its first listing, in an earlier batch, is stale: made from it, the member would
+    # ramp up from the first join, as if it had never left.
+    factory = Factory()
+    pool = P2CPool(factory, slow_start=SlowStart(window=100.0))
+    async with driven(pool):
+        pool.reset_pool([("warm", None)])
+        await trio.sleep(1)
+        target = object()
+        many = [(i, target) for i in range(500)]
+        pool.reset_pool([("warm", None), *many])  # planned, past the first few
+        pool.reset_pool([("warm", None)])  # they leave the plan before they are made
+        await trio.sleep(50)
+        pool.reset_pool([("warm", None), *many])  # the same pairs join again
+        await trio.testing.wait_all_tasks_blocked()
+        weights = {e.address: e.weight for e in pool.endpoint_statistics()}
+        assert len(weights) == 501
+        assert all(weights[i] < 0.11 for i in range(500)), "ramping from the second join"

@@ -210,17 +210,22 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
         Raises ``TypeError`` / ``ValueError`` like `Reset` for malformed input, and
         whatever a target's ``__eq__`` raises, before anything changes.
         """
-        wanted: dict[Addr, T] = dict(_endpoint_pairs(endpoints))
+        pairs = _endpoint_pairs(endpoints)
         membership = self._membership
         made, planned = membership.made, membership.planned
         # The whole diff first: comparing targets runs their __eq__, which may raise.
-        leaving = [member for address, member in made.items() if address not in wanted]
-        unplanned = [address for address in planned if address not in wanted]
+        leaving: list[Member] = []
+        unplanned: list[Addr] = []
         fresh: list[tuple[Addr, T]] = []  # addresses the pool does not hold
         changed: list[tuple[Addr, T]] = []  # addresses it holds with another target
         if not membership:
-            fresh = list(wanted.items())  # the first update, say: nothing to compare
+            # The first update, say: nothing to compare, and the pairs' addresses are
+            # distinct already.
+            fresh = list(pairs)
         else:
+            wanted: dict[Addr, T] = dict(pairs)
+            leaving = [member for address, member in made.items() if address not in wanted]
+            unplanned = [address for address in planned if address not in wanted]
             for entry in wanted.items():
                 address, target = entry
                 member = made.get(address)
@@ -319,10 +324,16 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
 
     async def _make_planned(self) -> None:
         made, tracker, join = self._membership.made, self._load.tracker, self._cache.join
+        count = 0
         for address, target, joined, warm in self._membership.take_planned(_MAKE_AT_ONCE):
             member = made[address] = Member(address, target, tracker(joined), joined)
             self._ramp(member, joined, warm)
             join(member)
+            count += 1
+        # Each endpoint made is a job's worth of work: endpoints ready at once (with
+        # ready_nowait()) queue no readiness job after them, and batch after batch
+        # would otherwise run in one tick.
+        self._runner.charge(count)
         if self._membership.planned:
             # The next batch after the jobs this one queued: readiness goes first.
             self._making = True

@@ -38,11 +38,12 @@ class Membership(Generic[Addr, T]):
     """Members whose record exists."""
     planned: dict[Addr, T] = attrs.field(factory=dict)
     """Members not made yet: address -> target."""
-    # Planned addresses in the order they joined, by batch (one per update): an address
-    # that left the plan, or joined it again in a later batch, is skipped when its turn
-    # comes in this one.
+    # Planned addresses in the order they joined, by batch (one per update).
     _batches: deque[tuple[int, float, list[tuple[Addr, T]], bool]] = attrs.field(factory=deque)
-    _batch_of: dict[Addr, int] = attrs.field(factory=dict)
+    # Addresses that left the plan, each with the last batch planned when it left: it
+    # is skipped when its turn comes in that batch or an earlier one, and made when it
+    # comes in a later one (it joined again). Kept only while batches are left.
+    _left: dict[Addr, int] = attrs.field(factory=dict)
     _batch_count: int = 0
     _cursor: int = 0
 
@@ -58,41 +59,48 @@ class Membership(Generic[Addr, T]):
 
     def plan(self, joined: float, entries: list[tuple[Addr, T]], warm: bool) -> None:
         """Plan ``entries``, which joined at ``joined`` a pool that was ``warm`` or not,
-        to be made later (the list is kept, not copied)."""
+        to be made later (the list is kept, not copied). None of their addresses may
+        be in the pool already."""
         self._batch_count += 1
-        batch = self._batch_count
-        planned, batch_of = self.planned, self._batch_of
-        for address, target in entries:
-            planned[address] = target
-            batch_of[address] = batch
-        self._batches.append((batch, joined, entries, warm))
+        # One dict update, in C: a Reset of many endpoints plans them all in one tick.
+        self.planned.update(entries)
+        self._batches.append((self._batch_count, joined, entries, warm))
 
     def unplan(self, address: Addr) -> bool:
         """Take ``address`` out of the plan; whether it was in it."""
-        self._batch_of.pop(address, None)
-        return self.planned.pop(address, _ABSENT) is not _ABSENT
+        if self.planned.pop(address, _ABSENT) is _ABSENT:
+            return False
+        self._left[address] = self._batch_count
+        return True
 
     def take_planned(self, count: int) -> Iterator[tuple[Addr, T, float, bool]]:
         """Up to ``count`` planned members, in order, each taken out of the plan:
         ``(address, target, joined, warm)``."""
-        planned, batches, batch_of = self.planned, self._batches, self._batch_of
+        planned, batches, left = self.planned, self._batches, self._left
         while count and batches:
             batch, joined, entries, warm = batches[0]
             while count and self._cursor < len(entries):
                 address = entries[self._cursor][0]
                 self._cursor += 1
-                if batch_of.get(address) != batch:
-                    continue  # left the plan, or its turn is in a later batch
-                del batch_of[address]
+                if address not in planned:
+                    continue  # it left the plan
+                if left:
+                    gone = left.get(address)
+                    if gone is not None:
+                        if gone >= batch:
+                            continue  # it left after this batch; a later one has it
+                        del left[address]
                 count -= 1
                 yield address, planned.pop(address), joined, warm
             if self._cursor == len(entries):
                 batches.popleft()
                 self._cursor = 0
+        if not batches:
+            left.clear()
 
     def clear_plan(self) -> None:
         self.planned.clear()
-        self._batch_of.clear()
+        self._left.clear()
         self._batches.clear()
         self._cursor = 0
 

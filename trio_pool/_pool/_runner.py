@@ -88,12 +88,19 @@ class Runner:
     _looping: bool = attrs.field(default=False, init=False)
     _blocked: int = attrs.field(default=0, init=False)
     _idle: trio.Event | None = attrs.field(default=None, init=False)
+    # What the job running now said it was worth, beyond one job (see charge).
+    _charged: int = attrs.field(default=0, init=False)
 
     def submit(self, handler: JobHandler[Item], item: Item) -> None:
         """Queue ``item``'s job, which ``handler`` runs."""
         self._jobs.append((handler, item))
         if not self._looping:
             self._wake()
+
+    def charge(self, jobs: int) -> None:
+        """The job running now did the work of ``jobs`` jobs (made that many endpoints,
+        say): the runner lets other tasks run that much sooner."""
+        self._charged += jobs
 
     @property
     def blocked(self) -> int:
@@ -193,7 +200,7 @@ class Runner:
                 idle += 1
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 continue
-            if ran == _BATCH:
+            if ran >= _BATCH:
                 ran = 0
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 continue
@@ -202,9 +209,11 @@ class Runner:
             coroutine = handler.start(item)
             if coroutine is None:
                 continue
-            ran += 1
             task.job = handler, item
-            if await await_inline(coroutine, self._block, task):
+            blocked = await await_inline(coroutine, self._block, task)
+            ran += 1 + self._charged
+            self._charged = 0
+            if blocked:
                 return  # it blocked, and ran to its end here
         self._looping = False
         self._maybe_idle()
