@@ -177,3 +177,44 @@ def test_a_handlers_jobs_can_be_taken_out_of_the_queue() -> None:
     assert [job.name for job in runner.take_queued(first)] == ["a", "c"]
     assert [job.name for job in runner.take_queued(second)] == ["b"]
     assert runner.take_queued(first) == []
+
+
+async def test_a_job_worth_many_lets_other_tasks_run_sooner() -> None:
+    # Jobs that charge for the work of 64 (making 64 endpoints, say): about four of them
+    # per tick, not the 256 plain jobs a tick holds.
+    runner = Runner("test")
+    ticks: list[int] = []  # how many jobs had run at each tick of another task
+    done = 0
+
+    @attrs.define(eq=False)
+    class Heavy:
+        def start(self, job: int) -> Coroutine[Any, Any, None]:
+            return self._run()
+
+        def blocked(self, job: int, scope: trio.CancelScope) -> None:
+            raise AssertionError("never blocks")
+
+        async def _run(self) -> None:
+            nonlocal done
+            done += 1
+            runner.charge(64)
+
+    async def watch() -> None:
+        while done < 100:
+            ticks.append(done)
+            await trio.lowlevel.checkpoint()
+
+    heavy = Heavy()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(runner.run)
+        await trio.testing.wait_all_tasks_blocked()
+        for i in range(100):
+            runner.submit(heavy, i)
+        nursery.start_soon(watch)
+        await runner.wait_idle()
+        nursery.cancel_scope.cancel()
+    # Between two turns of the watcher, the runner may have had two (Trio runs the tasks
+    # of a tick in random order): at most two batches of four.
+    steps = [b - a for a, b in zip(ticks, ticks[1:], strict=False) if b > a]
+    assert max(steps) <= 8, f"at most 4 charged jobs a tick, got {steps}"
+    assert len(steps) >= 100 // 8, "uncharged, all 100 would run in one tick"
