@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Coroutine
+from itertools import pairwise
 from typing import Any
 
 import attrs
@@ -215,6 +216,6 @@ async def test_a_job_worth_many_lets_other_tasks_run_sooner() -> None:
         nursery.cancel_scope.cancel()
     # Between two turns of the watcher, the runner may have had two (Trio runs the tasks
     # of a tick in random order): at most two batches of four.
-    steps = [b - a for a, b in zip(ticks, ticks[1:], strict=False) if b > a]
+    steps = [b - a for a, b in pairwise(ticks) if b > a]
     assert max(steps) <= 8, f"at most 4 charged jobs a tick, got {steps}"
     assert len(steps) >= 100 // 8, "uncharged, all 100 would run in one tick"
