@@ -60,6 +60,8 @@ def test_any_sequence_of_changes_keeps_the_heap_in_order(ops: list[tuple[object,
                 heap.restore(chosen)
         assert_ordered(heap, entries)
     assert len(heap) == len(entries)
+    ascending = [entry.key for entry in heap.ascending()]
+    assert ascending == sorted(entry.key for entry in entries), "lowest first, every one"
 
 
 def test_an_empty_heap_has_no_top() -> None:

@@ -34,6 +34,15 @@ def assert_ordered(order: LoadOrder[Entry], entries: set[Entry]) -> None:
     assert order.lowest_count == len(tied)
     rng = random.Random(0)
     assert {order.lowest(rng.random) for _ in range(8 * len(tied))} <= tied
+    # Leaving some out (a retry's tried endpoints): the lowest of the rest.
+    refused = set(sorted(entries, key=id)[::2])
+    taken = order.lowest_where(lambda entry: entry not in refused, rng.random)
+    rest = entries - refused
+    if not rest:
+        assert taken is None
+    else:
+        assert taken in rest
+        assert taken.key == min(e.key for e in rest)
 
 
 keys = st.sampled_from([0.0, 1.0, 2.0, -math.inf, math.inf]) | st.floats(-5, 5)
@@ -87,4 +96,38 @@ def test_ties_are_drawn_uniformly(tied: int) -> None:
     rng = random.Random(3)
     draws = Counter(id(order.lowest(rng.random)) for _ in range(1000 * tied))
     assert set(draws) == {id(e) for e in entries}
+    assert all(880 <= n <= 1120 for n in draws.values()), draws
+
+
+def test_lowest_where_finds_the_one_taken_however_the_draws_fall() -> None:
+    # Draws that always land on refused entries: the bucket is then looked through.
+    order: LoadOrder[Entry] = LoadOrder()
+    entries = [Entry(1.0) for _ in range(5)]
+    for entry in entries:
+        order.add(entry, 1.0)
+    higher = Entry(2.0)
+    order.add(higher, 2.0)
+    refused = {id(e) for e in entries[:4]}
+
+    def first() -> float:
+        return 0.0  # the first entry of a bucket, which is refused
+
+    taken = order.lowest_where(lambda entry: id(entry) not in refused, first)
+    assert taken is entries[4]
+    assert order.lowest_where(lambda entry: entry is higher, first) is higher
+    assert order.lowest_where(lambda entry: False, first) is None
+
+
+def test_lowest_where_is_uniform_over_the_entries_taken() -> None:
+    order: LoadOrder[Entry] = LoadOrder()
+    entries = [Entry(1.0) for _ in range(6)]
+    for entry in entries:
+        order.add(entry, 1.0)
+    refused = {id(e) for e in entries[:3]}
+    rng = random.Random(5)
+    draws = Counter(
+        id(order.lowest_where(lambda entry: id(entry) not in refused, rng.random))
+        for _ in range(3000)
+    )
+    assert set(draws) == {id(e) for e in entries[3:]}
     assert all(880 <= n <= 1120 for n in draws.values()), draws

@@ -418,12 +418,21 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
     def _choose_avoiding(self, avoid: AbstractSet[Hashable], selected: Member) -> Member | None:
         """A ready member whose address is not in ``avoid``, by the policy, or ``None``.
 
-        The policy chooses from the whole ready list first, a few times (O(1) each, and
-        avoided addresses are few beside a large pool); then from the members it may
-        choose, made once. An endpoint with ``ready_nowait()`` is asked, as `_select` does.
+        A `ListingPolicy` finds it in its own index. Another policy chooses from the
+        whole ready list first, a few times (O(1) each, and avoided addresses are few
+        beside a large pool); then from the members it may choose, made once. An
+        endpoint with ``ready_nowait()`` is asked, as `_select` does.
         """
         ready = self._cache.ready
         choose, check, now = self._policy.choose, self._cache.check, self._selected_at
+        policy = self._policy
+        if isinstance(policy, ListingPolicy):
+            # Its index leaves the avoided out without a scan; a member that turns out
+            # not ready leaves the list, and so the index, and the next one is chosen.
+            while (member := policy.choose_avoiding(avoid, now)) is not None:
+                if not member.nowait or check(member):
+                    return member
+            return None
         for _ in range(_AVOIDING_DRAWS):
             if len(ready) < 2:
                 return None

@@ -14,6 +14,7 @@ same comparisons as a binary heap with half the moves.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from typing import Generic, Protocol, TypeVar
 
@@ -45,6 +46,22 @@ class IndexedHeap(Generic[E]):
     def __iter__(self) -> Iterator[E]:
         """The entries in heap order (the lowest first, the rest in no useful order)."""
         return iter(self._entries)
+
+    def ascending(self) -> Iterator[E]:
+        """The entries from the lowest key up, each found as it is asked for: the
+        first ``k`` cost O(k log k), whatever the heap's size. The heap must not change
+        while this is iterated."""
+        entries = self._entries
+        if not entries:
+            return
+        # Best first: the next lowest is always the root or a child of one yielded.
+        frontier = [(entries[0].key, 0)]
+        while frontier:
+            _, index = heapq.heappop(frontier)
+            yield entries[index]
+            first = 4 * index + 1
+            for child in range(first, min(first + 4, len(entries))):
+                heapq.heappush(frontier, (entries[child].key, child))
 
     @property
     def top(self) -> E:

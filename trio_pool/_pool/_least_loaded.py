@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Protocol, cast
 
 import attrs
@@ -185,6 +186,26 @@ class LeastLoaded:
                 if draw < 0:
                     break
         return cast(Member, chosen.lowest(random_).member)
+
+    def choose_avoiding(self, avoid: AbstractSet[Hashable], now: float) -> Member | None:
+        """The lowest listed member whose address is not in ``avoid``: found in the
+        order without a scan while no member ramps up (see `LoadOrder.lowest_where`);
+        with ramping groups, the listed members are scanned."""
+        self._seen = now
+        if self._ramping:
+            self._end_ramps(now)
+        if self._ramping:
+            members = [
+                cast(Member, entry.member)
+                for order in (self._main, *self._ramping.values())
+                for entry in order
+                if cast(Member, entry.member).address not in avoid
+            ]
+            return self._scan(members, now) if members else None
+        entry = self._main.lowest_where(
+            lambda entry: cast(Member, entry.member).address not in avoid, self._rng.random
+        )
+        return None if entry is None else entry.member
 
     def _scan(self, members: Sequence[Member], now: float) -> Member:
         """The lowest cost of ``members`` (weighted), ties drawn at random, in O(n)."""

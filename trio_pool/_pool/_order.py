@@ -45,6 +45,9 @@ class OrderEntry(Protocol):
 
 T = TypeVar("T", bound=OrderEntry)
 
+# Random draws from a bucket before `lowest_where` looks at each of its entries.
+_DRAWS = 3
+
 
 class LoadOrder(Generic[T]):
     """Entries by key (lower first); each entry is in at most one order at a time.
@@ -82,6 +85,29 @@ class LoadOrder(Generic[T]):
         if len(entries) == 1:
             return entries[0]  # type: ignore[return-value]
         return entries[int(random() * len(entries))]  # type: ignore[return-value]
+
+    def lowest_where(self, accept: Callable[[T], bool], random: Callable[[], float]) -> T | None:
+        """An entry of the lowest key among those ``accept`` takes, uniformly at random
+        among them; ``None`` if it takes none.
+
+        Made for a few refusals (the endpoints a retry already tried): buckets are
+        visited from the lowest up and stop at the first with an entry taken, and in a
+        bucket a few random draws come before a look at every entry.
+        """
+        for bucket in self._heap.ascending():
+            entries: list[T] = bucket.entries  # type: ignore[assignment]
+            if len(entries) == 1:  # distinct keys, the common case under Peak-EWMA
+                if accept(entries[0]):
+                    return entries[0]
+                continue
+            for _ in range(_DRAWS):
+                entry = entries[int(random() * len(entries))]
+                if accept(entry):
+                    return entry  # uniform over those taken: refused draws are redrawn
+            taken = [entry for entry in entries if accept(entry)]
+            if taken:
+                return taken[int(random() * len(taken))]
+        return None
 
     def add(self, entry: T, key: float) -> None:
         if key != key:  # noqa: PLR0124 (NaN: a key not equal to itself)

@@ -21,7 +21,8 @@ weight; round robin and random pass it by with probability ``1 - weight``.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -53,6 +54,12 @@ class ListingPolicy(Policy, Protocol):
     def listed(self, member: Member) -> None: ...
 
     def unlisted(self, member: Member) -> None: ...
+
+    def choose_avoiding(self, avoid: AbstractSet[Hashable], now: float) -> Member | None:
+        """The member it would choose from the ready list, leaving out those whose
+        address is in ``avoid`` (a retry's tried endpoints); ``None`` if that leaves
+        none. Its index finds it without a scan of the list."""
+        ...
 
 
 def distinct_pair(rng: random.Random, n: int) -> tuple[int, int]:
