@@ -24,8 +24,10 @@ What would break it, and how it is handled:
 - Failures, ejections, leases, endpoints without ``ready_nowait()``: the heap holds what
   the ready list holds, told by the ready cache of each member that joins or leaves it
   (`listed`, `unlisted`); a leased call's load ends when its lease is released.
-- A retry that avoids endpoints it tried (``call_avoiding``) asks for the lowest of a
-  part of the ready list, which the orders do not index: that part is scanned, O(n).
+- A retry that avoids endpoints it tried (``call_avoiding``) asks for the lowest of the
+  others (`choose_avoiding`): the order is walked from its lowest bucket up until one
+  holds a member not tried, which costs about a pick, since retries avoid few. Any
+  other part of the ready list handed to `choose` is scanned, O(n).
 - Slow start: a ramping member's cost is divided by a weight that grows with its age,
   which no stored key can follow. Members that joined together share their weight,
   so ramping members are kept in one heap per joining time, each compared through its
