@@ -23,7 +23,9 @@ backend: expect a ratio above 1 there.
 With ``--in-process``, no socket is involved: every contender answers from an
 ``httpx.MockTransport`` (the balanced ones with their endpoints' connection pools swapped
 for it), so the figure is the transport's own cost per request, in CPU time, which a
-busy machine disturbs far less than a loopback round trip.
+busy machine disturbs far less than a loopback round trip. A fourth contender there,
+*no_retry*, is *balanced* with ``retry=None``: what the default retry policy costs a
+request that needs no retry.
 
     ./dev python benchmarks/bench_httpx.py [--requests N] [--concurrency C,C] [--rounds R]
     ./dev python benchmarks/bench_httpx.py --in-process [--requests N] [--rounds R]
@@ -209,8 +211,12 @@ async def in_process(args: argparse.Namespace) -> dict[str, float]:
             metrics=TransportMetricFamilies.register(registry),
         ) as metered_transport,
         httpx.AsyncClient(transport=metered_transport) as metered,
+        open_balanced_transport(
+            partial(static, ports), new_pool=_over_mock, retry=None
+        ) as once_transport,
+        httpx.AsyncClient(transport=once_transport) as once,
     ):
-        clients = {"plain": plain, "balanced": balanced, "metered": metered}
+        clients = {"plain": plain, "balanced": balanced, "metered": metered, "no_retry": once}
         best = dict.fromkeys(clients, math.inf)
         for round_ in range(args.rounds + 1):
             for name, client in clients.items():
