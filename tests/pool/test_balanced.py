@@ -212,7 +212,8 @@ async def test_apply_update_refuses_what_is_not_an_update() -> None:
     await pool.aclose()
 
 
-async def test_statistics_describe_the_pool() -> None:
+async def test_statistics_describe_the_pool(mock_clock: trio.testing.MockClock) -> None:
+    # Time stands still: "a" stays backing off however slow the machine.
     factory = Factory({"nowait": False, "is_ready": False}, fail_next=1)
     pool = P2CPool(factory)
     assert pool.statistics().describe() == "the pool has no endpoints"
