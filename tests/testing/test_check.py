@@ -25,11 +25,13 @@ from trio_pool.testing import (
     CallState,
     EndpointHandle,
     EndpointKind,
+    EndpointRejects,
     MockEndpoint,
     PoolModel,
     Scenario,
     SendUpdate,
     SetPermits,
+    Sleep,
     StartCall,
     check_pool,
     run_scenario,
@@ -265,3 +267,28 @@ def test_shipped_pools_conform_over_each_endpoint_kind(kind: EndpointKind) -> No
         )
 
     conformance()
+
+
+@pytest.mark.parametrize("pool_class", [P2CPool, LeastLoadedPool, RoundRobinPool, RandomPool])
+@pytest.mark.parametrize("retries", [0, 1])
+async def test_a_scenario_with_retries_sends_a_failed_call_to_another_endpoint(
+    pool_class: Callable[..., Any], retries: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    # One of two endpoints rejects every call: with a retry, the pool's call_avoiding
+    # sends it to the other, so every call is answered; without, some are not.
+    scenario = Scenario(
+        steps=[
+            SendUpdate(Reset([("a", None), ("b", None)])),
+            EndpointRejects("a", True),
+            *(StartCall() for _ in range(40)),
+            Sleep(1.0),  # time for the retries' backoff
+        ],
+        retries=retries,
+    )
+    report = await run_scenario(pool_class, scenario)
+    answered = report.outcomes.count("response")
+    if retries:
+        assert answered == 40, report.outcomes
+        assert report.dispatched > 40, "the failed calls were sent again"
+    else:
+        assert answered < 40, "the rejecting endpoint took some calls"

@@ -4,8 +4,9 @@ A scenario runs against the pool under test behind a real `open_pool_queue`, on 
 virtual clock, with `MockEndpoint`s made by the harness's own factory: endpoints of
 every shape the protocol allows (with and without ``ready_nowait()``, with a ``ready()``
 that checkpoints or returns at once), endpoints whose ``call()`` raises at once,
-factories that raise, backends that fail and recover, discovery that misbehaves, and
-steps that race in one tick. After every step, once every task is blocked, and again
+factories that raise, backends that fail and recover, discovery that misbehaves,
+steps that race in one tick, and retries of failed calls (which reach a pool's
+``call_avoiding``, if it has one). After every step, once every task is blocked, and again
 after the block is left, it asserts:
 
 - membership equals the `PoolModel` after every update (for pools with ``members()``);
@@ -37,6 +38,7 @@ from hypothesis import HealthCheck, given, settings
 from .._errors import FailFastError, PoolClosedError
 from .._pool import Pool
 from .._queue import QueueMetrics, open_pool_queue
+from .._resilience import RetryBudget, RetryPolicy
 from .._update import Update
 from ._mock_endpoint import CallState, EndpointKind, MockEndpoint
 from ._model import PoolModel
@@ -210,6 +212,14 @@ async def run_scenario(
         kind_of=scenario.kind_of,
     )
     pool = new_pool(factory)
+    retry = None
+    if scenario.retries:
+        retry = RetryPolicy(
+            attempts=1 + scenario.retries,
+            # Every failed call may be retried: what is checked is the pool, not the budget.
+            budget=RetryBudget(min_per_second=1000.0),
+            retry_on=_scripted_call_failure,
+        )
     model = PoolModel()
     send, receive = trio.open_memory_channel[Update | DiscoveryFails](math.inf)
     outcomes: list[list[str]] = []
@@ -333,6 +343,7 @@ async def run_scenario(
                 capacity=capacity,
                 failfast_timeout=failfast_timeout,
                 metrics=metrics,
+                retry=retry,
             ) as opened:
                 queue = opened
                 for step in scenario.steps:
@@ -396,6 +407,11 @@ async def run_scenario(
         dispatched=dispatched,
         membership_changes=changes,
     )
+
+
+def _scripted_call_failure(outcome: object) -> bool:
+    """A scenario's ``retry_on``: an endpoint's scripted failure of a call."""
+    return isinstance(outcome, ScriptedEndpointError)
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:

@@ -183,7 +183,10 @@ class Scenario:
     (``None``: any number) until steps script it otherwise. The endpoint made for an
     address takes the shape ``kinds`` gives it (with or without ``ready_nowait()``, a
     ``ready()`` that checkpoints or not; `EndpointKind`), ``kind`` for the others.
-    ``discovery`` scripts the discovery object itself. Run it with `check_pool`
+    ``discovery`` scripts the discovery object itself. With ``retries``, a call whose
+    endpoint fails it (a scripted call error or rejection) is tried again up to that
+    many times, through the queue's `RetryPolicy`, which asks the pool for an endpoint
+    not tried yet where it can (``call_avoiding``). Run it with `check_pool`
     (generated scenarios) or `run_scenario` (this one, on Trio's virtual clock: in
     pytest, an async test under pytest-trio's ``trio_mode`` with its ``autojump_clock``
     fixture); each `StartCall` then gets one outcome in ``ScenarioReport.outcomes``.
@@ -195,6 +198,7 @@ class Scenario:
     kind: EndpointKind = EndpointKind.NOWAIT
     kinds: tuple[tuple[Hashable, EndpointKind], ...] = attrs.field(default=(), converter=_kinds)
     discovery: DiscoveryBehaviour = DiscoveryBehaviour.CLEAN
+    retries: int = attrs.field(default=0, validator=attrs.validators.ge(0))
 
     def kind_of(self, address: Hashable) -> EndpointKind:
         """The shape of the endpoints made for ``address``."""
@@ -212,5 +216,7 @@ class Scenario:
             options["kinds"] = dict(self.kinds)
         if self.discovery is not DiscoveryBehaviour.CLEAN:
             options["discovery"] = self.discovery
+        if self.retries:
+            options["retries"] = self.retries
         head = ", ".join(f"{name}={value!r}" for name, value in options.items())
         return f"Scenario({head}, steps=[\n    {lines},\n])"

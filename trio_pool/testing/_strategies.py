@@ -93,7 +93,8 @@ def scenarios(
     """Interleavings of updates, calls, cancellations, endpoint failures, rejections and
     slow-downs, factory failures, discovery errors and jumps of virtual time, some of
     them in the same tick, starting with a `Reset`; over endpoints of every
-    `EndpointKind` (``kinds`` narrows them), mixed in one pool."""
+    `EndpointKind` (``kinds`` narrows them), mixed in one pool; half of them with
+    retries of failed calls."""
     addr = addresses if addresses is not None else _any_address()
     targ = targets if targets is not None else _any_target()
     kind = kinds if kinds is not None else st.sampled_from(EndpointKind)
@@ -135,6 +136,7 @@ def scenarios(
         kind=kind,
         kinds=st.dictionaries(addr, kind, max_size=3),
         discovery=st.one_of(st.just(DiscoveryBehaviour.CLEAN), behaviours),
+        retries=st.sampled_from([0, 0, 1, 2]),
     )
 
 
