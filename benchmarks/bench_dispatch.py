@@ -29,6 +29,8 @@ from typing import Any
 import trio
 import trio.testing
 from _common import best_of, report, timed
+from _endpoints import KINDS as PLAIN_AND_NOWAIT
+from _endpoints import Checkpoint, Plain
 from prometheus_client import CollectorRegistry
 
 import trio_pool
@@ -86,37 +88,7 @@ async def strict_floor(callers: int, calls_each: int, endpoints: int) -> None:
         nursery.cancel_scope.cancel()
 
 
-class Plain:
-    """An instant endpoint with only the protocol's methods."""
-
-    def __init__(self, address: Any, target: Any) -> None:
-        pass
-
-    async def ready(self) -> None:
-        pass
-
-    async def call(self, request: Any) -> Any:
-        return request
-
-    async def aclose(self) -> None:
-        pass
-
-
-class Nowait(Plain):
-    """An instant endpoint that also says it is ready synchronously."""
-
-    def ready_nowait(self) -> None:
-        pass
-
-
-class Checkpoint(Plain):
-    """A plain endpoint whose ready() checkpoints first, as Trio functions do."""
-
-    async def ready(self) -> None:
-        await trio.lowlevel.checkpoint()
-
-
-KINDS: dict[str, type[Plain]] = {"plain": Plain, "ready_nowait": Nowait, "checkpoint": Checkpoint}
+KINDS: dict[str, type[Plain]] = {**PLAIN_AND_NOWAIT, "checkpoint": Checkpoint}
 
 
 async def through_queue(callers: int, calls_each: int, endpoints: int, kind: str) -> None:

@@ -31,40 +31,11 @@ from typing import Any
 import trio
 import trio.testing
 from _common import best_of, report
+from _endpoints import KINDS, Nowait
 
 import trio_pool
 
 MiB = 1024 * 1024
-
-
-class Plain:
-    """An instant endpoint with only the protocol's methods."""
-
-    __slots__ = ()
-
-    def __init__(self, address: Any, target: Any) -> None:
-        pass
-
-    async def ready(self) -> None:
-        pass
-
-    async def call(self, request: Any) -> Any:
-        return request
-
-    async def aclose(self) -> None:
-        pass
-
-
-class Nowait(Plain):
-    """An instant endpoint that also says it is ready synchronously."""
-
-    __slots__ = ()
-
-    def ready_nowait(self) -> None:
-        pass
-
-
-KINDS: dict[str, type[Plain]] = {"plain": Plain, "ready_nowait": Nowait}
 
 
 def updates(count: int, endpoints: int) -> Iterator[trio_pool.Add[Any, Any]]:

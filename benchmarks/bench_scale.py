@@ -31,38 +31,9 @@ from typing import Any
 import trio
 import trio.testing
 from _common import best_of, report
+from _endpoints import KINDS, Plain
 
 import trio_pool
-
-
-class Plain:
-    """An instant endpoint with only the protocol's methods."""
-
-    __slots__ = ()
-
-    def __init__(self, address: Any, target: Any) -> None:
-        pass
-
-    async def ready(self) -> None:
-        pass
-
-    async def call(self, request: Any) -> Any:
-        return request
-
-    async def aclose(self) -> None:
-        pass
-
-
-class Nowait(Plain):
-    """An instant endpoint that also says it is ready synchronously."""
-
-    __slots__ = ()
-
-    def ready_nowait(self) -> None:
-        pass
-
-
-KINDS: dict[str, type[Plain]] = {"plain": Plain, "ready_nowait": Nowait}
 
 
 def pairs(count: int) -> list[tuple[tuple[str, int], None]]:
