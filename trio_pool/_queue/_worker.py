@@ -24,6 +24,7 @@ from typing import Any, Generic, NoReturn, TypeVar
 import attrs
 import trio
 
+from .._close import close_within
 from .._errors import PoolClosedError, PoolError
 from .._pool import Pool, apply_update
 from .._update import Update
@@ -223,15 +224,4 @@ async def _close_discovery(updates: AsyncIterator[Update]) -> None:
 
     A failure or a hang there is logged and cut short, never raised into the block.
     """
-    aclose = getattr(updates, "aclose", None)
-    if aclose is None:
-        return
-    with trio.move_on_after(_DISCOVERY_CLOSE_GRACE, shield=True) as grace:
-        try:
-            await aclose()
-        except Exception as exc:
-            logger.warning("closing the discovery stream failed: %r", exc)
-    if grace.cancelled_caught:
-        logger.warning(
-            "closing the discovery stream took more than %g s; given up", _DISCOVERY_CLOSE_GRACE
-        )
+    await close_within(updates, _DISCOVERY_CLOSE_GRACE, "the discovery stream", logger)

@@ -6,7 +6,8 @@ import logging
 from typing import Any
 
 import attrs
-import trio
+
+from .._close import close_within
 
 __all__ = ["DISCARD_GRACE", "Outcome", "discard"]
 
@@ -45,15 +46,7 @@ async def discard(outcome: Outcome | None) -> None:
     grace period, because it runs while the caller may be cancelled; its failure is
     logged, never raised over the outcome the caller does get.
     """
-    if outcome is None or outcome.is_error:
-        return
-    aclose = getattr(outcome.value, "aclose", None)
-    if aclose is None:
-        return
-    with trio.move_on_after(DISCARD_GRACE, shield=True) as grace:
-        try:
-            await aclose()
-        except Exception as exc:
-            logger.warning("closing a response that was not delivered failed: %r", exc)
-    if grace.cancelled_caught:
-        logger.warning("closing a response that was not delivered took over %g s", DISCARD_GRACE)
+    if outcome is not None and not outcome.is_error:
+        await close_within(
+            outcome.value, DISCARD_GRACE, "a response that was not delivered", logger
+        )
