@@ -68,14 +68,20 @@ class BoundCall(Generic[Rsp]):
         """
         if self._on_done is None:
             return
-        close = getattr(self._coroutine, "close", None)
         try:
-            if close is not None:
-                close()
-        except Exception as exc:
-            logger.warning("closing the unawaited call %r failed: %r", self._coroutine, exc)
+            self._close_coroutine()
         finally:
             self._done(CallOutcome.DROPPED)
+
+    def _close_coroutine(self) -> None:
+        """Close the awaitable unawaited, if it has a ``close()``; log its error."""
+        close = getattr(self._coroutine, "close", None)
+        if close is None:
+            return
+        try:
+            close()
+        except Exception as exc:
+            logger.warning("closing the unawaited call %r failed: %r", self._coroutine, exc)
 
     def _done(self, outcome: CallOutcome) -> None:
         on_done, self._on_done = self._on_done, None

@@ -17,7 +17,6 @@ own request.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Generator
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -39,8 +38,6 @@ OK = CallOutcome.OK
 FAILED = CallOutcome.FAILED
 CANCELLED = CallOutcome.CANCELLED
 DROPPED = CallOutcome.DROPPED
-
-logger = logging.getLogger("trio_pool.pool")
 
 
 async def _raise(error: Exception) -> Any:
@@ -164,12 +161,8 @@ class PoolCall(BoundCall[Rsp], Generic[Rsp]):
         self._drop()
 
     def _drop(self) -> None:
-        close = getattr(self._coroutine, "close", None)
         try:
-            if close is not None:
-                close()
-        except Exception as exc:
-            logger.warning("closing the unawaited call %r failed: %r", self._coroutine, exc)
+            self._close_coroutine()
         finally:
             self._finish(DROPPED)
 
