@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from trio_pool import DispatchTimeoutError, FailFastError, PoolClosedError, PoolError
+from trio_pool import (
+    DispatchTimeoutError,
+    FailFastError,
+    PoolClosedError,
+    PoolError,
+    UnavailableError,
+)
 
 
-@pytest.mark.parametrize("kind", [PoolError, FailFastError, DispatchTimeoutError, PoolClosedError])
+@pytest.mark.parametrize(
+    "kind", [PoolError, FailFastError, UnavailableError, DispatchTimeoutError, PoolClosedError]
+)
 def test_every_error_is_built_from_a_plain_message(kind: type[PoolError]) -> None:
     error = kind("something went wrong")
     assert str(error) == "something went wrong"

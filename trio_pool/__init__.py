@@ -17,6 +17,7 @@ from ._errors import DispatchTimeoutError as DispatchTimeoutError
 from ._errors import FailFastError as FailFastError
 from ._errors import PoolClosedError as PoolClosedError
 from ._errors import PoolError as PoolError
+from ._errors import UnavailableError as UnavailableError
 from ._pool import BalancedPool as BalancedPool
 from ._pool import BoundCall as BoundCall
 from ._pool import CallOutcome as CallOutcome
@@ -97,6 +98,7 @@ __all__ = [
     "RetryPolicy",
     "RoundRobinPool",
     "SlowStart",
+    "UnavailableError",
     "Update",
     "apply_update",
     "open_pool_queue",

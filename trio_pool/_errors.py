@@ -5,6 +5,8 @@ The tree::
     Exception
      └── PoolError                  base of everything trio-pool raises by itself
           ├── FailFastError         the pool had no ready endpoint for ``failfast_timeout``
+          ├── UnavailableError      every endpoint of the pool is failing, and the queue
+          │                         does not wait for one (``wait_for_ready=False``)
           ├── DispatchTimeoutError  a request waited its own ``dispatch_timeout`` for an
           │                         endpoint (also a ``TimeoutError``)
           └── PoolClosedError       the queue is closed: discovery or the pool failed, or the
@@ -21,7 +23,13 @@ whatever that endpoint raised.
 
 from __future__ import annotations
 
-__all__ = ["DispatchTimeoutError", "FailFastError", "PoolClosedError", "PoolError"]
+__all__ = [
+    "DispatchTimeoutError",
+    "FailFastError",
+    "PoolClosedError",
+    "PoolError",
+    "UnavailableError",
+]
 
 
 class PoolError(Exception):
@@ -52,6 +60,29 @@ class FailFastError(PoolError):
         return error
 
 
+class UnavailableError(PoolError):
+    """Every endpoint of the pool failed its latest try to become ready, and the queue
+    does not wait for one to recover (``open_pool_queue(..., wait_for_ready=False)``).
+
+    Raised at once by a call that finds the pool so (a retry, or a call that arrived
+    while the pool's own try of its endpoints was under way), and by a call whose try of
+    the failed endpoints failed again. ``__cause__`` is the last endpoint error. Built
+    from a message like any exception; the queue builds it with `failing`.
+    """
+
+    detail: str = ""
+    """What the message says of the pool's state, if built by `failing`."""
+
+    @classmethod
+    def failing(cls, detail: str = "") -> UnavailableError:
+        """The error of a queue whose endpoints are all failing; ``detail`` (the pool's
+        state, say) ends the message."""
+        message = "every endpoint failed its latest try to become ready"
+        error = cls(f"{message}: {detail}" if detail else message)
+        error.detail = detail
+        return error
+
+
 class DispatchTimeoutError(PoolError, TimeoutError):
     """A request waited longer than the ``dispatch_timeout`` it was sent with for an
     endpoint (``queue.call(request, dispatch_timeout=...)``).
@@ -65,6 +96,10 @@ class DispatchTimeoutError(PoolError, TimeoutError):
     detail: str = ""
     """What the message says after the timeout (the pool's state), if built by
     `timed_out`."""
+    failing: bool = False
+    """Whether every endpoint of the pool was failing when the request gave up (see
+    `UnavailableError`): it waited for a try of the failed endpoints, not for a free
+    one."""
 
     @classmethod
     def timed_out(cls, dispatch_timeout: float, detail: str = "") -> DispatchTimeoutError:

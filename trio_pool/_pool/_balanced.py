@@ -361,7 +361,40 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
         """Return once an endpoint is selected for the next ``call``."""
         await trio.lowlevel.checkpoint()
         while not self._select():
-            await self._cache.wait_ready()
+            await self._cache.wait_changed()
+
+    def failing(self) -> BaseException | None:
+        """If every endpoint failed its latest try to become ready, none being ready or
+        on its first try (gRPC's TRANSIENT_FAILURE): the last endpoint error; else
+        ``None``. Some may be trying again after their backoff."""
+        if self._membership.planned or not self._cache.failing:
+            return None
+        return self._cache.last_error
+
+    async def ready_or_failing(self, *, retry_failed: bool = False) -> BaseException | None:
+        """Return ``None`` once an endpoint is selected for the next ``call``, or, while
+        no endpoint is ready, the last endpoint error as soon as every endpoint is
+        failing (see `failing`), instead of waiting for one to recover.
+
+        With ``retry_failed``, a pool that is failing when this is called first has
+        every endpoint in backoff made anew at once, and waits for those tries (and any
+        already under way): the last error only once they all failed again. A caller
+        that arrives while endpoints are down so gets a try of its own, as it would
+        with no balancer, rather than the outcome of an old one.
+        """
+        await trio.lowlevel.checkpoint()
+        trying = False
+        while not self._select():
+            failure = self.failing()
+            if failure is not None:
+                if retry_failed and not trying:
+                    trying = True
+                    self._cache.retry_failed()
+                if not trying or not self._cache.pending:
+                    return failure
+            retry_failed = False  # a pool that fails later fails this caller's try
+            await self._cache.wait_changed()
+        return None
 
     def ready_nowait(self) -> None:
         """Select an endpoint if one is ready now, else raise ``trio.WouldBlock``."""

@@ -52,6 +52,16 @@ class Pool(Protocol[Addr_contra, T_contra, Req_contra, Rsp_co]):
       retry or a hedge goes to another endpoint; it never waits for one, and falls back
       to the endpoint ``ready()`` selected. Without it, retries and hedges go wherever
       the pool sends them.
+    - ``failing() -> BaseException | None`` and ``async ready_or_failing(*,
+      retry_failed: bool) -> BaseException | None``, for a queue opened with
+      ``wait_for_ready=False``: a pool is *failing* when every endpoint failed its
+      latest try to become ready, none being ready or on its first try (gRPC's
+      TRANSIENT_FAILURE); ``failing()`` then returns the last endpoint error, else
+      ``None``. ``ready_or_failing`` is ``ready()`` that returns ``None`` once an
+      endpoint is selected, or the last error as soon as the pool is failing; with
+      ``retry_failed``, a pool failing when it is called first tries its failed
+      endpoints again at once (their backoff cut short) and returns the error only
+      once those tries failed too. Without them, the queue waits for a failing pool.
     """
 
     def reset_pool(self, endpoints: Iterable[tuple[Addr_contra, T_contra]]) -> None:

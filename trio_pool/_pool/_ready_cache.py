@@ -109,6 +109,10 @@ class ReadyCache:
     """Members new, pending or bound: whose readiness is on its way."""
     backing_off: int = attrs.field(default=0, init=False)
     """Members whose endpoint failed, waiting to be made anew."""
+    fresh: int = attrs.field(default=0, init=False)
+    """Members whose latest try to become ready did not fail: ready ones, and those on
+    their way for the first time or since they were last ready. While it is zero, every
+    member has failed its latest try (see `failing`)."""
     last_error: BaseException | None = attrs.field(default=None, init=False)
     """The last error an endpoint (or the factory) raised in readiness."""
     listed: Callable[[Member], None] = attrs.field(default=_ignore, init=False)
@@ -116,7 +120,7 @@ class ReadyCache:
     unlisted: Callable[[Member], None] = attrs.field(default=_ignore, init=False)
     """Told each member that leaves the ready list."""
     _waiters: int = attrs.field(default=0, init=False)
-    _became_ready: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _changed: trio.Event = attrs.field(factory=trio.Event, init=False)
     _retries: list[tuple[float, int, Member]] = attrs.field(factory=list, init=False)
     _retry_count: int = attrs.field(default=0, init=False)
     _retry_wakeup: trio.Event = attrs.field(factory=trio.Event, init=False)
@@ -127,12 +131,15 @@ class ReadyCache:
         """Bring a new member to readiness: make its endpoint now, and ready it at once if
         it says it is ready (``ready_nowait()``), else have the runner await it."""
         self.pending += 1
+        self.fresh += 1
         if self._make(member) and self._arm(member):
             self._runner.submit(self, member)
 
     def leave(self, member: Member) -> None:
         """The pool evicted ``member``: stop bringing it to readiness, retire its endpoint."""
         self._leave_state(member)
+        if not member.failures:
+            self.fresh -= 1
         member.state = EVICTED
         if member.scope is not None:
             member.scope.cancel()
@@ -229,13 +236,29 @@ class ReadyCache:
         if member.state is PENDING and member.endpoint is endpoint and member.scope is None:
             self._runner.submit(self, member)
 
-    async def wait_ready(self) -> None:
-        """Wait until some member becomes ready (it may be taken before this returns)."""
+    async def wait_changed(self) -> None:
+        """Wait until some member becomes ready (it may be taken before this returns) or
+        fails."""
         self._waiters += 1
         try:
-            await self._became_ready.wait()
+            await self._changed.wait()
         finally:
             self._waiters -= 1
+
+    @property
+    def failing(self) -> bool:
+        """Whether every member failed its latest try to become ready: none is ready,
+        none is on its way for the first time (gRPC's TRANSIENT_FAILURE). Some may be
+        trying again after their backoff."""
+        return not self.fresh and (self.pending or self.backing_off) > 0
+
+    def retry_failed(self) -> None:
+        """End the backoff of every member in backoff: each is made anew now."""
+        retries = self._retries[:]
+        self._retries.clear()  # in place: run() holds the list
+        for _, _, member in retries:
+            if member.state is BACKING_OFF:
+                self._retry(member)
 
     # -- the runner's jobs ----------------------------------------------------------------
 
@@ -325,7 +348,9 @@ class ReadyCache:
     def _set_ready(self, member: Member) -> None:
         self.pending -= 1
         member.state = READY
-        member.failures = 0
+        if member.failures:
+            member.failures = 0
+            self.fresh += 1
         if not member.withheld:
             self._list(member)
 
@@ -333,9 +358,12 @@ class ReadyCache:
         member.index = len(self.ready)
         self.ready.append(member)
         self.listed(member)
+        self._wake()
+
+    def _wake(self) -> None:
         if self._waiters:
-            self._became_ready.set()
-            self._became_ready = trio.Event()
+            self._changed.set()
+            self._changed = trio.Event()
 
     def _remove_ready(self, member: Member) -> None:
         # Swap-remove: O(1) whatever the pool size.
@@ -358,6 +386,8 @@ class ReadyCache:
             self.pending -= 1
 
     def _failed(self, member: Member, exc: BaseException, during: str) -> None:
+        if not member.failures:
+            self.fresh -= 1
         member.failures += 1
         member.last_error = self.last_error = exc
         delay = self._backoff.delay(member.failures, self._rng)
@@ -379,6 +409,7 @@ class ReadyCache:
         heapq.heappush(self._retries, (due, self._retry_count, member))
         if self._retries[0][2] is member:
             self._retry_wakeup.set()
+        self._wake()
 
     def _detach(self, member: Member) -> None:
         """Take the member's endpoint out of service; it closes once its calls end."""

@@ -56,7 +56,15 @@ class Dispatch(Generic[Req, Rsp]):
     _gate: Gate
     _metrics: QueueMetrics
     _terminate: Callable[[str, BaseException], None]
+    _wait_for_ready: bool = True
     _ready_nowait: Callable[[], None] | None = attrs.field(init=False)
+    _failing: Callable[[], BaseException | None] | None = attrs.field(init=False)
+    _ready_or_failing: Callable[..., Awaitable[BaseException | None]] | None = attrs.field(
+        init=False
+    )
+    tries_failed: int = attrs.field(default=0, init=False)
+    """Tries of a failing pool's endpoints, each on a caller's behalf, that failed: a
+    request queued before the latest of them shares its outcome."""
     _call_avoiding: Callable[[Req, AbstractSet[Hashable]], tuple[Awaitable[Rsp], Any]] | None = (
         attrs.field(init=False)
     )
@@ -64,6 +72,13 @@ class Dispatch(Generic[Req, Rsp]):
     def __attrs_post_init__(self) -> None:
         self._ready_nowait = getattr(self._pool, "ready_nowait", None)
         self._call_avoiding = getattr(self._pool, "call_avoiding", None)
+        # Not waiting for a failing pool takes both; without them, the queue waits.
+        failing = getattr(self._pool, "failing", None)
+        ready_or_failing = getattr(self._pool, "ready_or_failing", None)
+        if self._wait_for_ready or not (callable(failing) and callable(ready_or_failing)):
+            failing = ready_or_failing = None
+        self._failing = failing
+        self._ready_or_failing = ready_or_failing
 
     @property
     def pool(self) -> Pool[Any, Any, Req, Rsp]:
@@ -91,16 +106,37 @@ class Dispatch(Generic[Req, Rsp]):
             self._broken("pool.ready_nowait()", exc)
         return True
 
-    async def select(self) -> None:
-        """Wait until the pool selects an endpoint.
+    async def select(self, *, retry_failed: bool = False) -> BaseException | None:
+        """Wait until the pool selects an endpoint, and return ``None``; or, if the queue
+        does not wait for a failing pool, return the pool's last endpoint error as soon
+        as every endpoint is failing (``retry_failed``: after a try of the failed ones,
+        see ``ready_or_failing`` in the `Pool` protocol).
 
         Raises:
             PoolClosedError: the pool failed; the queue is closed now.
         """
         try:
+            if self._ready_or_failing is not None:
+                return await self._ready_or_failing(retry_failed=retry_failed)
             await self._pool.ready()
         except Exception as exc:
             self._broken("pool.ready()", exc)
+        return None
+
+    def failing(self) -> BaseException | None:
+        """The pool's last endpoint error if every endpoint is failing and the queue does
+        not wait for a failing pool; else ``None``.
+
+        Raises:
+            PoolClosedError: the pool failed; the queue is closed now.
+        """
+        failing = self._failing
+        if failing is None:
+            return None
+        try:
+            return failing()
+        except Exception as exc:
+            self._broken("pool.failing()", exc)
 
     def bind(self, request: Req, waited: float) -> Awaitable[Rsp]:
         """Bind ``request``, which waited ``waited`` seconds, to the selected endpoint.

@@ -54,8 +54,8 @@ class PoolQueue(Generic[Req, Rsp]):
     """A bounded queue of requests in front of a pool; made by `open_pool_queue`.
 
     Share it freely between tasks: every call is answered in FIFO order with exactly one
-    outcome: the endpoint's response or error, `FailFastError`, `DispatchTimeoutError`,
-    `PoolClosedError`, or the caller's own cancellation.
+    outcome: the endpoint's response or error, `FailFastError`, `UnavailableError`,
+    `DispatchTimeoutError`, `PoolClosedError`, or the caller's own cancellation.
     """
 
     _send: trio.MemorySendChannel[Message[Req, Rsp]]
@@ -95,6 +95,8 @@ class PoolQueue(Generic[Req, Rsp]):
         Raises:
             FailFastError: the pool had no ready endpoint for ``failfast_timeout`` while this
                 request waited, or the gate was already shut.
+            UnavailableError: every endpoint is failing, and the queue does not wait for
+                a failing pool (``wait_for_ready=False``).
             DispatchTimeoutError: no endpoint took the request within ``dispatch_timeout``.
             PoolClosedError: the queue is closed; ``__cause__`` says why.
         """
@@ -122,10 +124,15 @@ class PoolQueue(Generic[Req, Rsp]):
         return await bound
 
     async def _bind(
-        self, request: Req, dispatch_timeout: float | None, avoid: AbstractSet[Hashable]
+        self,
+        request: Req,
+        dispatch_timeout: float | None,
+        avoid: AbstractSet[Hashable],
+        first: bool,
     ) -> tuple[Awaitable[Rsp], Any]:
         """One attempt of a call with retries or hedges: select and bind ``request``,
         through the fast path or the worker, preferring endpoints not in ``avoid``.
+        ``first`` is false for a retry or a hedge.
 
         Returns the bound call and its endpoint's address (``None`` if the pool cannot
         tell); raises what `call` raises before a call is bound.
@@ -140,22 +147,28 @@ class PoolQueue(Generic[Req, Rsp]):
                 self._metrics.requests.inc()
                 return self._dispatch.bind_avoiding(request, 0.0, avoid)
         if dispatch_timeout is None:
-            return await self._enqueue(request, avoid)
-        return await self._enqueue_within(request, dispatch_timeout, avoid)
+            return await self._enqueue(request, avoid, first)
+        return await self._enqueue_within(request, dispatch_timeout, avoid, first)
 
     async def _enqueue_within(
-        self, request: Req, dispatch_timeout: float, avoid: AbstractSet[Hashable] | None
+        self,
+        request: Req,
+        dispatch_timeout: float,
+        avoid: AbstractSet[Hashable] | None,
+        first: bool = True,
     ) -> tuple[Awaitable[Rsp], Any]:
         timeout = check_seconds("dispatch_timeout", dispatch_timeout, infinite=True)
         with trio.move_on_after(timeout) as waited:
-            bound = await self._enqueue(request, avoid)
+            bound = await self._enqueue(request, avoid, first)
         if waited.cancelled_caught:
             detail, cause = describe_pool(self._dispatch.pool)
-            raise DispatchTimeoutError.timed_out(timeout, detail) from cause
+            error = DispatchTimeoutError.timed_out(timeout, detail)
+            error.failing = self._dispatch.failing() is not None
+            raise error from cause
         return bound
 
     async def _enqueue(
-        self, request: Req, avoid: AbstractSet[Hashable] | None
+        self, request: Req, avoid: AbstractSet[Hashable] | None, first: bool = True
     ) -> tuple[Awaitable[Rsp], Any]:
         """Queue ``request`` for the worker and wait for its bound call, and the address
         of its endpoint where the request asked for it (``avoid``) and the pool tells."""
@@ -164,7 +177,10 @@ class PoolQueue(Generic[Req, Rsp]):
         self._backlog.enqueue()
         self._metrics.requests.inc()
         try:
-            await self._send.send(Message(request, reply, trio.current_time(), avoid))
+            message = Message(
+                request, reply, trio.current_time(), avoid, first, self._dispatch.tries_failed
+            )
+            await self._send.send(message)
         except BaseException as exc:
             self._backlog.cancel_enqueue()
             if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):

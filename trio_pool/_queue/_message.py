@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Hashable
 from collections.abc import Set as AbstractSet
 from typing import Any, Generic, TypeVar
@@ -10,30 +9,12 @@ from typing import Any, Generic, TypeVar
 import attrs
 import trio
 
-__all__ = ["Message", "Reply", "close_unawaited"]
+from .._close import close_unawaited
+
+__all__ = ["Message", "Reply"]
 
 Req = TypeVar("Req")
 Rsp = TypeVar("Rsp")
-
-logger = logging.getLogger("trio_pool.queue")
-
-
-def close_unawaited(bound: Awaitable[Any]) -> None:
-    """Close a bound call whose caller went away before awaiting it.
-
-    A coroutine's ``close()`` runs nothing of its body; a pool whose ``call`` does load
-    accounting up front returns an awaitable whose ``close()`` undoes it.
-    """
-    close = getattr(bound, "close", None)
-    if close is None:
-        logger.warning("bound call %r has no close(); it was dropped unawaited", bound)
-        return
-    try:
-        close()
-    except Exception as exc:
-        # Raised in a caller that is leaving with an error of its own (often Cancelled),
-        # which this must not replace.
-        logger.warning("closing the unawaited bound call %r failed: %r", bound, exc)
 
 
 @attrs.define(eq=False, slots=True)
@@ -90,9 +71,14 @@ class Message(Generic[Req, Rsp]):
     An attempt of a call with retries or hedges carries ``avoid``, the addresses its
     request was sent to already (possibly none): it is bound with the pool's
     ``call_avoiding`` where there is one, and the reply tells the address it went to.
+    ``first`` is false for a retry or a hedge, which a failing pool fails at once;
+    ``tries_failed`` counts the tries of a failing pool's endpoints that had failed when
+    it was queued (`Dispatch.tries_failed`): one that failed since is its outcome too.
     """
 
     request: Req
     reply: Reply[Rsp]
     enqueued_at: float
     avoid: AbstractSet[Hashable] | None = None
+    first: bool = True
+    tries_failed: int = 0

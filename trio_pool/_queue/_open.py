@@ -51,6 +51,7 @@ async def open_pool_queue(
     metrics: QueueMetrics | None = None,
     retry: RetryPolicy | None = None,
     hedging: Hedging | None = None,
+    wait_for_ready: bool = True,
 ) -> AsyncIterator[PoolQueue[Req, Rsp]]:
     """Put a bounded queue in front of ``pool``, fed by ``discovery``; yield its handle.
 
@@ -67,6 +68,18 @@ async def open_pool_queue(
     - ``metrics``: children from `QueueMetricFamilies.labels`, or ``None``.
     - ``retry``: a `RetryPolicy` for every call (``None``: each request is sent once).
     - ``hedging``: a `Hedging` for every call (``None``: no hedged requests).
+    - ``wait_for_ready``: whether a call waits (up to ``failfast_timeout``) while every
+      endpoint of the pool is failing. With ``False`` (gRPC's calls without
+      wait-for-ready), a call does not wait for a failing pool, whose endpoints each
+      failed their latest try to become ready, none being ready or on its first try:
+      it fails with `UnavailableError` (the last endpoint error as ``__cause__``). A
+      call that arrives while the pool is failing first has the failed endpoints tried
+      again at once, their backoff cut short, and fails only if those tries fail, so a
+      caller gets a try of its own as it would with no balancer; a retry or a hedge, or
+      a call that waited through such a try, fails at once. The failfast timeout still
+      bounds the wait for a pool that has no endpoint yet, or endpoints on their first
+      try. It takes the pool's ``failing()`` and ``ready_or_failing()`` (the shipped
+      pools have them; see `Pool`); with a pool that lacks them, calls wait.
 
     With ``retry`` or ``hedging``, the queue keeps the balance of their budgets and its
     recent latency: one per queue, that is per destination, however many queues share
@@ -113,7 +126,9 @@ async def open_pool_queue(
     send, receive = trio.open_memory_channel[Message[Req, Rsp]](capacity)
     gate = Gate(failfast_timeout, metrics, partial(describe_pool, pool))
     backlog = Backlog(metrics.length)
-    worker = Worker(pool, discovery, receive, gate, backlog, metrics)
+    if not isinstance(wait_for_ready, bool):
+        raise TypeError(f"wait_for_ready must be a bool, got {wait_for_ready!r}")
+    worker = Worker(pool, discovery, receive, gate, backlog, metrics, wait_for_ready)
     queue = PoolQueue(
         send, gate, backlog, worker.dispatch, metrics, capacity, retry=retry, hedging=hedging
     )

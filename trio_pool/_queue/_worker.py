@@ -25,11 +25,11 @@ import attrs
 import trio
 
 from .._close import close_within
-from .._errors import PoolClosedError, PoolError
+from .._errors import PoolClosedError, PoolError, UnavailableError
 from .._pool import Pool, apply_update
 from .._update import Update
 from ._backlog import Backlog
-from ._dispatch import Dispatch
+from ._dispatch import Dispatch, describe_pool
 from ._gate import Gate
 from ._message import Message
 from ._metrics import QueueMetrics
@@ -53,13 +53,16 @@ class Worker(Generic[Req, Rsp]):
     _gate: Gate
     _backlog: Backlog
     _metrics: QueueMetrics
+    _wait_for_ready: bool = True
     dispatch: Dispatch[Req, Rsp] = attrs.field(init=False)
     """The select-and-bind step, shared with the callers' fast path."""
     _held: Message[Req, Rsp] | None = attrs.field(default=None, init=False)
     _tasks: trio.Nursery | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.dispatch = Dispatch(self._pool, self._gate, self._metrics, self.terminate)
+        self.dispatch = Dispatch(
+            self._pool, self._gate, self._metrics, self.terminate, self._wait_for_ready
+        )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run discovery, the pool's drive loop and dispatch until cancelled or terminated."""
@@ -154,10 +157,21 @@ class Worker(Generic[Req, Rsp]):
             # An endpoint that is ready now needs neither a deadline nor a trip through
             # the scheduler; under load this is the common case.
             if not dispatch.select_nowait():
+                # A first attempt that arrived after the latest try of a failing pool's
+                # endpoints gets a try of its own; a retry, a hedge, or a request that
+                # waited through that try, shares the try's outcome.
+                retry_failed = message.first and message.tries_failed == dispatch.tries_failed
                 with trio.move_on_after(self._gate.failfast_timeout) as deadline:
-                    await dispatch.select()
+                    failure = await dispatch.select(retry_failed=retry_failed)
                 if deadline.cancelled_caught:
-                    await self._failfast()
+                    failure = dispatch.failing()
+                    if failure is None:
+                        await self._failfast()
+                        return
+                if failure is not None:
+                    if retry_failed:
+                        dispatch.tries_failed += 1
+                    self._finish_held(self._unavailable(failure))
                     return
         except PoolClosedError:
             await self._until_terminated()  # the pool failed: the queue is closed
@@ -180,6 +194,13 @@ class Worker(Generic[Req, Rsp]):
             return
         self._finish_held()
         message.reply.send_call(bound, address)
+
+    def _unavailable(self, failure: BaseException) -> UnavailableError:
+        # One error per caller, as for failfast.
+        detail, _ = describe_pool(self._pool)
+        error = UnavailableError.failing(detail)
+        error.__cause__ = failure
+        return error
 
     def _finish_held(self, error: PoolError | None = None) -> None:
         held, self._held = self._held, None

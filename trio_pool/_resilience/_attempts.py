@@ -31,12 +31,14 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Hashable
 from collections.abc import Set as AbstractSet
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 import trio
 
-from .._errors import DispatchTimeoutError
+from .._close import close_unawaited
+from .._errors import DispatchTimeoutError, PoolError
 from .._metrics import CounterLike
 from .._validate import check_seconds
 from ._budget import BudgetAccount
@@ -51,9 +53,12 @@ __all__ = ["Bind", "Resilience", "ResilienceMetrics"]
 Req = TypeVar("Req")
 Rsp = TypeVar("Rsp")
 
-Bind = Callable[[Any, "float | None", AbstractSet[Hashable]], Awaitable[tuple[Awaitable[Any], Any]]]
-"""The queue's select-and-bind for one attempt: ``bind(request, dispatch_timeout, avoid)``
-returns the bound call and the address of its endpoint (``None`` if the pool cannot tell)."""
+Bind = Callable[
+    [Any, "float | None", AbstractSet[Hashable], bool], Awaitable[tuple[Awaitable[Any], Any]]
+]
+"""The queue's select-and-bind for one attempt: ``bind(request, dispatch_timeout, avoid,
+first)`` returns the bound call and the address of its endpoint (``None`` if the pool
+cannot tell); ``first`` is false for a retry or a hedge."""
 
 # A hedge is never sent sooner than this after the last copy, whatever the estimate:
 # latencies of zero (instant endpoints, a virtual clock) would hedge every call.
@@ -147,40 +152,50 @@ class Resilience(Generic[Req, Rsp]):
             self._hedge_account.deposit(now)
         tried: set[Hashable] = set()
         wait = _Wait(dispatch_timeout)
+        last = _LastOutcome()
         attempt = 1
-        while True:
-            delay = self.hedge_delay()
-            if delay is None:
-                outcome = await self._attempt(request, wait, tried, 0)
-            else:
-                assert self._hedging is not None, "a hedge delay comes from hedging"
-                outcome = await run_race(
-                    lambda copy: self._attempt(request, wait, tried, copy),
-                    delay=delay,
-                    max_copies=self._hedging.max_attempts,
-                    may_hedge=lambda: self._may_hedge(request),
-                    outlasted=None if self._latency is None else self._latency.observe,
-                )
-            try:
-                backoff = self._retry_delay(request, outcome, attempt, wait)
-            except BaseException:
-                await discard(outcome)  # a hook of the policy raised: that is the outcome
-                raise
-            if backoff is None:
-                if outcome.is_error:
-                    raise outcome.value
-                # The call may have completed without a schedule point (an instant
-                # endpoint); Trio's rule is one per async call, and a cancellation
-                # arriving now must not lose the response.
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                response: Rsp = outcome.value
-                return response
-            await discard(outcome)
-            self._metrics.retries.inc()
-            wait.spend(backoff)
-            if backoff > 0:
-                await trio.sleep(backoff)
-            attempt += 1
+        try:
+            while True:
+                delay = self.hedge_delay()
+                if delay is None:
+                    outcome = await self._attempt(request, wait, tried, 0, attempt, last)
+                else:
+                    assert self._hedging is not None, "a hedge delay comes from hedging"
+                    outcome = await run_race(
+                        partial(self._attempt, request, wait, tried, attempt=attempt, last=last),
+                        delay=delay,
+                        max_copies=self._hedging.max_attempts,
+                        may_hedge=lambda: self._may_hedge(request),
+                        outlasted=None if self._latency is None else self._latency.observe,
+                    )
+                if not outcome.real and last.outcome is not None:
+                    # The retry never reached an endpoint: what the last one said stands.
+                    await discard(outcome)
+                    outcome = last.take()
+                    backoff = None
+                else:
+                    backoff = self._retry_delay(request, outcome, attempt, wait)
+                if backoff is None:
+                    if outcome.is_error:
+                        raise outcome.value
+                    # The call may have completed without a schedule point (an instant
+                    # endpoint); Trio's rule is one per async call, and a cancellation
+                    # arriving now must not lose the response.
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    response: Rsp = outcome.value
+                    return response
+                # Kept, open, until the retry is sent: if it never is, it is the outcome.
+                await last.keep(outcome)
+                self._metrics.retries.inc()
+                wait.spend(backoff)
+                if backoff > 0:
+                    await trio.sleep(backoff)
+                attempt += 1
+        except BaseException:
+            # Cancelled, or a hook of the policy raised (that is the outcome then): a
+            # response kept for a retry goes.
+            await last.release()
+            raise
 
     def _retry_delay(
         self, request: Req, outcome: Outcome, attempt: int, wait: _Wait
@@ -220,12 +235,21 @@ class Resilience(Generic[Req, Rsp]):
         self._metrics.hedges.inc()
         return True
 
-    async def _attempt(self, request: Req, wait: _Wait, tried: set[Hashable], copy: int) -> Outcome:
-        """One attempt (``copy`` 0) or a hedge of it through the queue; raises nothing but
-        cancellation."""
+    async def _attempt(
+        self,
+        request: Req,
+        wait: _Wait,
+        tried: set[Hashable],
+        copy: int,
+        attempt: int,
+        last: _LastOutcome,
+    ) -> Outcome:
+        """The ``attempt``-th attempt (``copy`` 0) or a hedge of it through the queue;
+        raises nothing but cancellation. A retry that is sent lets ``last`` go."""
         started = trio.current_time()
+        first = attempt == 1 and copy == 0
         try:
-            bound, address = await self._bind(request, wait.left(), tried)
+            bound, address = await self._bind(request, wait.left(), tried, first)
         except DispatchTimeoutError as exc:
             return self._failed(wait.timed_out(exc))
         except Exception as exc:
@@ -235,7 +259,13 @@ class Resilience(Generic[Req, Rsp]):
             # call's.
             wait.spend(trio.current_time() - started)
         if address is not None:
+            if address in tried and copy == 0 and attempt > 1 and self._distinct():
+                # No endpoint the request has not tried was ready: the retry is not sent.
+                close_unawaited(bound)
+                return Outcome(None, True, False, False, real=False)
             tried.add(address)
+        if copy == 0:
+            await last.release()
         try:
             response = await bound
         except Exception as exc:
@@ -254,7 +284,13 @@ class Resilience(Generic[Req, Rsp]):
             self._latency.observe(trio.current_time() - started)
         return Outcome(response, False, worth_retry, not worth_retry)
 
+    def _distinct(self) -> bool:
+        return self._retry is not None and self._retry.distinct_endpoints
+
     def _failed(self, error: Exception) -> Outcome:
+        if isinstance(error, PoolError):
+            # The queue's own refusal; a PoolError of another kind is one too.
+            return Outcome(error, True, False, False, real=False)
         if isinstance(error, NEVER_RETRIED):
             return Outcome(error, True, False, False)
         retry = self._retry
@@ -265,6 +301,29 @@ class Resilience(Generic[Req, Rsp]):
         except Exception as exc:
             return Outcome(exc, True, False, True)
         return Outcome(error, True, worth_retry, False)
+
+
+@attrs.define(eq=False, slots=True)
+class _LastOutcome:
+    """The last outcome an endpoint gave a call whose retry is on its way: delivered if
+    the retry is never sent, closed (a response) once it is."""
+
+    outcome: Outcome | None = None
+
+    async def keep(self, outcome: Outcome) -> None:
+        """Keep ``outcome``, letting the one kept before go."""
+        replaced, self.outcome = self.outcome, outcome
+        await discard(replaced)
+
+    def take(self) -> Outcome:
+        outcome, self.outcome = self.outcome, None
+        assert outcome is not None, "taken only when kept"
+        return outcome
+
+    async def release(self) -> None:
+        """Let the kept outcome go, if any: close its response."""
+        outcome, self.outcome = self.outcome, None
+        await discard(outcome)
 
 
 # The queue takes only positive timeouts; this one still takes an endpoint ready at once.

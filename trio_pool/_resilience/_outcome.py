@@ -31,6 +31,10 @@ class Outcome:
     is_error: bool
     worth_retry: bool
     final: bool
+    real: bool = True
+    """Whether it came from an endpoint (its response or its error), rather than from
+    the queue (its refusals: `trio_pool.PoolError`) or a retry that was not sent: a
+    call whose retry ends with an outcome that is not real gets its last real one."""
 
     def unwrap(self) -> Any:
         """The response, or raise the error as it was raised."""

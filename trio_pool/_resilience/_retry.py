@@ -7,9 +7,12 @@ tried yet. The queue runs the loop in the caller's task (`Resilience`); this mod
 holds the configuration and the decision.
 
 What is never retried, whatever ``retry_on`` says: `FailFastError` (the pool has no
-endpoint; trying again only queues more), `PoolClosedError` (the queue is gone) and
-`DispatchTimeoutError` (the request's own deadline for an endpoint passed), and
-anything that is not an ``Exception`` (``trio.Cancelled``, ``KeyboardInterrupt``).
+endpoint; trying again only queues more), `UnavailableError` (every endpoint is
+failing), `PoolClosedError` (the queue is gone) and `DispatchTimeoutError` (the
+request's own deadline for an endpoint passed), and anything that is not an
+``Exception`` (``trio.Cancelled``, ``KeyboardInterrupt``). When a retry ends with one of
+the queue's own errors, the caller gets the outcome of the attempt before it: what an
+endpoint said, not what the queue said of a retry.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ from typing import Any
 import attrs
 
 from .._backoff import Backoff
-from .._errors import DispatchTimeoutError, FailFastError, PoolClosedError
+from .._errors import DispatchTimeoutError, FailFastError, PoolClosedError, UnavailableError
 from ._budget import RetryBudget
 
 __all__ = ["NEVER_RETRIED", "RetryPolicy", "default_backoff", "retry_errors"]
 
-NEVER_RETRIED = (FailFastError, PoolClosedError, DispatchTimeoutError)
+NEVER_RETRIED = (FailFastError, UnavailableError, PoolClosedError, DispatchTimeoutError)
 """The queue's own errors that no policy retries."""
 
 
@@ -75,7 +78,11 @@ class RetryPolicy:
     ``backoff`` delay, then goes through the queue again, to an endpoint the request has
     not tried yet where the pool can tell (the shipped pools can). When no attempt is
     left, ``retry_on`` says no, or the budget refuses, the caller gets the last
-    attempt's outcome as it was: its response, or its exception, raised unwrapped.
+    attempt's outcome as it was: its response, or its exception, raised unwrapped. A
+    retry that the queue could not send (its own errors: every endpoint failing, a
+    dispatch timeout; or, with ``distinct_endpoints``, no other endpoint ready) is not
+    that outcome: the caller gets the last one an endpoint gave, the response of which
+    is kept open until the retry is sent.
 
     `FailFastError`, `PoolClosedError` and `DispatchTimeoutError` are never retried,
     nor is anything but an ``Exception`` (``trio.Cancelled`` above all). A response
@@ -99,6 +106,12 @@ class RetryPolicy:
             ``None``: only the backoff.
         rng: the randomness of the backoff's jitter (``None``: a ``random.Random()``
             per queue), for reproducible runs.
+        distinct_endpoints: send a retry only to an endpoint the request has not
+            tried (the pool binds it to one where another is ready now, see
+            ``call_avoiding``); a retry that could only go back to one already tried
+            is not sent, and the caller gets the last outcome. ``False``: a retry
+            prefers an endpoint not tried, and goes back to one if it must. With a pool
+            that cannot tell where a request went, retries are sent either way.
     """
 
     attempts: int = attrs.field(default=3, kw_only=True, validator=_attempts)
@@ -125,4 +138,7 @@ class RetryPolicy:
     )
     rng: random.Random | None = attrs.field(
         default=None, kw_only=True, validator=_rng, eq=False, repr=False
+    )
+    distinct_endpoints: bool = attrs.field(
+        default=False, kw_only=True, validator=attrs.validators.instance_of(bool)
     )
