@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from trio_pool import (
     BalancedPool,
     CallOutcome,
+    EndpointState,
     Lease,
     LeastLoadedPool,
     OutlierDetection,
@@ -372,3 +373,277 @@ def test_every_pool_keeps_the_contract_with_health_on(name: str) -> None:
 def test_the_outcomes_health_sees_are_the_loads() -> None:
     # What counts as a failure for outlier detection is what the load counts as one.
     assert {CallOutcome.OK, CallOutcome.FAILED} < set(CallOutcome)
+
+
+# -- the panic threshold ----------------------------------------------------------------
+
+
+@pools
+@kinds
+async def test_the_only_endpoint_ejected_is_still_called_in_panic(
+    make_pool: PoolFactory, kind: str, autojump_clock: trio.testing.MockClock, caplog: Any
+) -> None:
+    registry = CollectorRegistry()
+    metrics = PoolMetricFamilies.register(registry).labels()
+    factory = Factory(KINDS[kind])
+    pool = blind(make_pool)(factory, outlier=OutlierDetection(), metrics=metrics)
+    async with driven(pool):
+        pool.add_endpoint("a", None)
+        await trio.testing.wait_all_tasks_blocked()
+        factory.live("a").fail_calls = True
+        for i in range(5):
+            assert await _call(pool, i) is None
+        await trio.testing.wait_all_tasks_blocked()
+        stats = pool.statistics()
+        assert (stats.ejected, stats.panic, stats.ready) == (1, True, 1), stats
+        assert "in panic" in stats.describe()
+        assert registry.get_sample_value("trio_pool_panic") == 1
+        assert registry.get_sample_value("trio_pool_panics_total") == 1
+        assert any("panic: 0 of 1 endpoints eligible" in r.message for r in caplog.records)
+        factory.live("a").fail_calls = False
+        with trio.fail_after(1):
+            assert await _call(pool, "recovered") == ("a", "recovered"), (
+                "an ejected endpoint that is all there is still takes calls"
+            )
+        (endpoint,) = pool.endpoint_statistics()
+        assert endpoint.state is EndpointState.EJECTED
+        assert endpoint.call_failures == 0, "the last call succeeded"
+
+
+@pools
+async def test_panic_ends_when_enough_endpoints_are_eligible_again(
+    make_pool: PoolFactory, autojump_clock: trio.testing.MockClock
+) -> None:
+    factory = Factory({"nowait": True})
+    outlier = OutlierDetection(consecutive_failures=1, max_ejected_percent=1.0)
+    pool = blind(make_pool)(factory, outlier=outlier)
+    async with driven(pool):
+        pool.reset_pool([("a", None), ("b", None)])
+        await trio.testing.wait_all_tasks_blocked()
+        factory.live("a").fail_calls = True
+        while not pool.statistics().ejected:
+            await _call(pool, "x")
+        stats = pool.statistics()
+        assert (stats.panic, stats.ready) == (False, 1), "one of two eligible: half, no panic"
+        factory.live("b").fail_calls = True
+        while pool.statistics().ejected < 2:
+            await _call(pool, "x")
+        stats = pool.statistics()
+        assert (stats.panic, stats.ready) == (True, 2), "none eligible: both listed"
+        pool.add_endpoint("c", None)
+        pool.add_endpoint("d", None)
+        pool.add_endpoint("e", None)
+        await trio.testing.wait_all_tasks_blocked()
+        stats = pool.statistics()
+        assert (stats.panic, stats.ready) == (False, 3), "3 of 5 eligible: the two are out"
+
+
+@pools
+@kinds
+async def test_endpoints_backing_off_count_against_the_threshold(
+    make_pool: PoolFactory, kind: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    factory = Factory(KINDS[kind])
+    outlier = OutlierDetection(consecutive_failures=1)
+    pool = blind(make_pool)(factory, outlier=outlier)
+    async with driven(pool):
+        pool.reset_pool([("a", None), ("b", None), ("c", None)])
+        await trio.testing.wait_all_tasks_blocked()
+        factory.live("a").fail_calls = True
+        while not pool.statistics().ejected:
+            await _call(pool, "x")
+        assert not pool.statistics().panic, "2 of 3 eligible"
+        factory.live("a").fail_calls = False
+        for address in "bc":
+            factory.live(address).fail_ready(ConnectionRefusedError(address))
+        answered: Counter[Any] = Counter()
+        started = trio.current_time()
+        for i in range(20):
+            # Each fails when next asked for readiness (picked, or after its call), and
+            # backs off; time stands still meanwhile, so neither comes back.
+            response = await _call(pool, i)
+            answered[response[0]] += 1
+            await trio.testing.wait_all_tasks_blocked()
+        assert trio.current_time() == started, "no call waited"
+        stats = pool.statistics()
+        assert stats.backing_off == 2, stats
+        assert stats.panic, "none eligible: the ejected one is all there is"
+        assert answered["a"] >= 15, answered
+
+
+def test_the_panic_threshold_is_a_fraction() -> None:
+    assert OutlierDetection().panic_threshold == 0.5
+    with pytest.raises(ValueError, match="panic_threshold must be a fraction"):
+        OutlierDetection(panic_threshold=50)
+    OutlierDetection(panic_threshold=None)
+
+
+@pools
+async def test_without_a_panic_threshold_the_only_endpoint_stays_out(
+    make_pool: PoolFactory, autojump_clock: trio.testing.MockClock
+) -> None:
+    factory = Factory({"nowait": True})
+    outlier = OutlierDetection(consecutive_failures=1, panic_threshold=None)
+    pool = blind(make_pool)(factory, outlier=outlier)
+    async with driven(pool):
+        pool.add_endpoint("a", None)
+        await trio.testing.wait_all_tasks_blocked()
+        factory.live("a").fail_calls = True
+        await _call(pool, "x")
+        stats = pool.statistics()
+        assert (stats.ejected, stats.ready, stats.panic) == (1, 0, False)
+
+
+# -- calls on members that left ----------------------------------------------------------
+
+
+@pools
+@kinds
+async def test_calls_that_fail_after_their_endpoint_left_eject_nothing(
+    make_pool: PoolFactory, kind: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    factory = Factory({**KINDS[kind], "latency": 1.0})
+    outlier = OutlierDetection(consecutive_failures=1, panic_threshold=None)
+    pool = blind(make_pool)(factory, outlier=outlier)
+    async with driven(pool):
+        pool.reset_pool([(i, None) for i in range(10)])
+        await trio.testing.wait_all_tasks_blocked()
+        doomed = factory.live(0)
+        doomed.fail_calls = True
+        failed = 0
+
+        async def call_zero() -> None:
+            nonlocal failed
+            while True:
+                await pool.ready()
+                call = pool.call("x")
+                if factory.made and doomed.calls:
+                    break
+                call.close()
+            try:
+                await call
+            except ConnectionError:
+                failed += 1
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(call_zero)
+            await trio.testing.wait_all_tasks_blocked()
+            pool.remove_endpoint(0)  # a pod killed: its calls in flight fail afterwards
+        assert failed == 1
+        assert pool.statistics().ejected == 0, "an endpoint already removed is not ejected"
+        factory.live(1).fail_calls = True
+        while not pool.statistics().ejected:
+            await _call(pool, "y")
+        assert [e.address for e in pool.endpoint_statistics() if e.ejected_until] == [1]
+
+
+# -- Retry-After penalties ----------------------------------------------------------------
+
+
+class ThrottledEndpoint(LeasingEndpoint):
+    """Answers at once; a 429 answer says Retry-After through its lease."""
+
+    retry_after: float | None = None
+
+    async def call_leased(self, request: Any, lease: Lease) -> Any:
+        lease.retry_after = self.retry_after
+        self.retry_after = None
+        lease.release()
+        return self.address, request
+
+
+def throttled_pool(
+    make_pool: PoolFactory, **options: Any
+) -> tuple[BalancedPool[Any, Any, Any, Any], dict[Any, ThrottledEndpoint]]:
+    made: dict[Any, ThrottledEndpoint] = {}
+
+    def factory(address: Any, target: Any) -> ThrottledEndpoint:
+        made[address] = ThrottledEndpoint(address, target)
+        return made[address]
+
+    return blind(make_pool)(factory, rng=random.Random(3), **options), made
+
+
+@pools
+@pytest.mark.parametrize("outlier", [None, OutlierDetection()], ids=["no-outlier", "outlier"])
+async def test_a_penalised_endpoint_is_avoided_until_its_retry_after_ends(
+    make_pool: PoolFactory, outlier: OutlierDetection | None, autojump_clock: trio.testing.MockClock
+) -> None:
+    pool, made = throttled_pool(make_pool, outlier=outlier)
+    async with driven(pool):
+        pool.reset_pool([(i, None) for i in range(4)])
+        await trio.testing.wait_all_tasks_blocked()
+        made[0].retry_after = 5.0
+        while made[0].retry_after is not None:
+            await _call(pool, "x")
+        stats = pool.statistics()
+        assert (stats.penalised, stats.ready) == (1, 4), "weighed down, not withdrawn"
+        (penalised,) = [e for e in pool.endpoint_statistics() if e.penalised_until]
+        assert penalised.address == 0
+        assert penalised.weight == pytest.approx(0.01)
+        picks: Counter[Any] = Counter()
+        for i in range(400):
+            address, _ = await _call(pool, i)
+            picks[address] += 1
+        assert picks[0] <= 8, picks  # a fair share would be 100
+        await trio.sleep(5)
+        await trio.testing.wait_all_tasks_blocked()
+        assert pool.statistics().penalised == 0
+        picks.clear()
+        for i in range(400):
+            address, _ = await _call(pool, i)
+            picks[address] += 1
+        assert picks[0] >= 50, picks
+
+
+@pools
+async def test_the_only_endpoint_penalised_takes_every_call(
+    make_pool: PoolFactory, autojump_clock: trio.testing.MockClock
+) -> None:
+    pool, made = throttled_pool(make_pool, outlier=OutlierDetection())
+    async with driven(pool):
+        pool.add_endpoint("a", None)
+        await trio.testing.wait_all_tasks_blocked()
+        made["a"].retry_after = 5.0
+        await _call(pool, "429")
+        started = trio.current_time()
+        for i in range(10):
+            assert await _call(pool, i) == ("a", i)
+        assert trio.current_time() == started, "no call waited"
+        stats = pool.statistics()
+        assert (stats.penalised, stats.panic) == (1, True), "nothing else is eligible"
+        await trio.sleep(5)
+        await trio.testing.wait_all_tasks_blocked()
+        stats = pool.statistics()
+        assert (stats.penalised, stats.panic) == (0, False)
+
+
+# -- weights that reach the limits --------------------------------------------------------
+
+
+@pools
+@pytest.mark.parametrize(
+    "slow_start",
+    [
+        SlowStart(window=30.0, min_weight=0.0),
+        SlowStart(window=1e-300, min_weight=0.0),
+        SlowStart(window=30.0, aggression=1e-300, min_weight=0.0),
+        SlowStart(window=1e300, aggression=1e300, min_weight=1e-300),
+    ],
+    ids=["min-weight-0", "tiny-window", "tiny-aggression", "huge"],
+)
+async def test_no_slow_start_weight_breaks_a_pick(
+    make_pool: PoolFactory, slow_start: SlowStart, autojump_clock: trio.testing.MockClock
+) -> None:
+    pool, made = throttled_pool(make_pool, slow_start=slow_start)
+    async with driven(pool):
+        pool.add_endpoint("warm", None)
+        await trio.testing.wait_all_tasks_blocked()
+        made["warm"].retry_after = 10.0
+        await _call(pool, "429")  # penalised: the weights multiply
+        pool.add_endpoint("new", None)  # joins now: age 0 under a virtual clock
+        await trio.testing.wait_all_tasks_blocked()
+        for i in range(20):
+            await _call(pool, i)
+        assert {e.address for e in pool.endpoint_statistics()} == {"warm", "new"}
+        assert all(e.weight > 0 for e in pool.endpoint_statistics())

@@ -42,6 +42,7 @@ from ._protocol import Endpoint
 from ._ready_cache import ReadyCache
 from ._retire import Retirer
 from ._runner import Runner
+from ._weight import weight
 
 __all__ = ["BalancedPool", "EndpointStatistics", "PoolStatistics"]
 
@@ -82,8 +83,14 @@ class PoolStatistics:
     last_error: BaseException | None = None
     """The last error an endpoint (or the factory) raised in readiness, if any."""
     ejected: int = 0
-    """Endpoints out of the ready list as outliers (with ``outlier=``), whatever their
-    readiness."""
+    """Endpoints ejected as outliers (with ``outlier=``), whatever their readiness: out
+    of the ready list, unless the pool is in panic."""
+    penalised: int = 0
+    """Endpoints whose answer asked for no more calls for a while (a ``Retry-After``):
+    weighed down until then, never withdrawn."""
+    panic: bool = False
+    """Whether too few endpoints are eligible (see `OutlierDetection.panic_threshold`)
+    and the pool balances over all of them, ejected ones included."""
 
     def describe(self) -> str:
         """The counts in words, as errors and logs quote them."""
@@ -94,8 +101,12 @@ class PoolStatistics:
             parts.append(f"{self.backing_off} backing off")
         if self.ejected:
             parts.append(f"{self.ejected} ejected")
+        if self.penalised:
+            parts.append(f"{self.penalised} penalised by Retry-After")
         noun = "endpoint" if self.endpoints == 1 else "endpoints"
         described = f"{self.endpoints} {noun} ({', '.join(parts)})"
+        if self.panic:
+            described += ", in panic"
         if self.last_error is not None:
             described += f"; last endpoint error: {self.last_error!r}"
         return described
@@ -119,7 +130,15 @@ class EndpointStatistics:
     ejected_until: float | None = None
     """While it is ejected as an outlier: until when (Trio time); else ``None``."""
     weight: float = 1.0
-    """Its slow-start weight now: below 1 while its share ramps up."""
+    """Its weight now: below 1 while its share ramps up (slow start) or a
+    ``Retry-After`` penalises it."""
+    penalised_until: float | None = None
+    """While a ``Retry-After`` penalises it: until when (Trio time); else ``None``."""
+    call_failures: int = 0
+    """Calls that failed in a row: errors, and answers counted as failures (an HTTP
+    5xx); what outlier detection judges."""
+    last_call_error: BaseException | None = None
+    """What its last failed call raised, or why its answer counted as a failure."""
 
 
 @attrs.define(eq=False, init=False)
@@ -177,6 +196,19 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
         # One runner for the pool's waits: readiness and closes alike.
         runner = Runner("trio_pool")
         retirer = Retirer(runner, CLOSE_GRACE)
+        membership: Membership[Addr, T] = Membership()
+        health: Health | None = None
+        if outlier is not None:
+            # Health withholds through the cache, which tells health of backoffs: each
+            # needs the other, so health reaches the cache (made next) by name.
+            health = Health(
+                outlier,
+                metrics,
+                membership.made.values,
+                membership.__len__,
+                lambda member: cache.withhold(member),  # noqa: PLW0108 - made below
+                lambda member: cache.release(member),  # noqa: PLW0108 - made below
+            )
         cache = ReadyCache(
             new_endpoint,
             retirer,
@@ -184,22 +216,15 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
             backoff if backoff is not None else Backoff(),
             rng if rng is not None else random.Random(),
             metrics,
+            health.backing_off if health is not None else _ignore_backoff,
         )
         if isinstance(policy, ListingPolicy):
             cache.listed, cache.unlisted = policy.listed, policy.unlisted
-        accounting = CallAccounting(cache, retirer)
-        self.__attrs_init__(load, policy, metrics, runner, cache, retirer, accounting)
+        accounting = CallAccounting(cache, retirer, health)
+        self.__attrs_init__(
+            load, policy, metrics, runner, cache, retirer, accounting, membership, health=health
+        )
         self._slow_start = slow_start
-        if outlier is not None:
-            self._health = Health(
-                outlier,
-                metrics,
-                self._membership.made.values,
-                self._membership.__len__,
-                cache.withhold,
-                cache.release,
-            )
-            accounting.observe = self._health.observe
 
     # -- membership -----------------------------------------------------------------------
 
@@ -310,6 +335,8 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
     def _changed(self) -> None:
         self._updates += 1
         self._metrics.endpoints.set(len(self._membership))
+        if self._health is not None:
+            self._health.resized()
 
     # -- the runner's job: making planned members, a batch at a time ----------------------
 
@@ -498,6 +525,8 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
     def statistics(self) -> PoolStatistics:
         """A snapshot of the pool's endpoints by state, calls in flight, updates applied."""
         cache = self._cache
+        health = self._health
+        now = trio.current_time()
         return PoolStatistics(
             endpoints=len(self._membership),
             ready=len(cache.ready),
@@ -507,7 +536,13 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
             updates=self._updates,
             draining=self._retirer.draining,
             last_error=cache.last_error,
-            ejected=self._health.ejected if self._health is not None else 0,
+            ejected=health.ejected if health is not None else 0,
+            penalised=(
+                health.penalised
+                if health is not None
+                else sum(m.penalised_until > now for m in self._membership.made.values())
+            ),
+            panic=health is not None and health.panic,
         )
 
     def endpoint_statistics(self) -> tuple[EndpointStatistics, ...]:
@@ -518,17 +553,20 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
             EndpointStatistics(
                 address=member.address,
                 target=member.target,
-                state=member.state,
+                state=(
+                    EndpointState.EJECTED
+                    if member.ejected and member.state is not EndpointState.BACKING_OFF
+                    else member.state
+                ),
                 load=member.load.cost(now),
                 in_flight=member.calls,
                 failures=member.failures,
                 last_error=member.last_error,
                 ejected_until=member.ejected_until if member.ejected else None,
-                weight=(
-                    slow_start.weight(now - member.joined)
-                    if slow_start is not None and member.ramp_until > now
-                    else 1.0
-                ),
+                weight=weight(member, now, slow_start),
+                penalised_until=(member.penalised_until if member.penalised_until > now else None),
+                call_failures=member.call_failures,
+                last_call_error=member.last_call_error,
             )
             for member in self._membership.made.values()
         ]
@@ -540,6 +578,10 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
             for address, target in self._membership.planned.items()
         ]
         return (*made, *planned)
+
+
+def _ignore_backoff(member: Member, backing_off: bool) -> None:
+    pass
 
 
 def _same(current: object, new: object) -> bool:

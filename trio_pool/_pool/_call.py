@@ -25,8 +25,9 @@ import attrs
 import trio
 
 from ._bound import BoundCall, CallOutcome
+from ._health import Health
 from ._lease import Lease
-from ._member import Member
+from ._member import EndpointState, Member
 from ._ready_cache import ReadyCache
 from ._retire import Retirer
 
@@ -38,6 +39,7 @@ OK = CallOutcome.OK
 FAILED = CallOutcome.FAILED
 CANCELLED = CallOutcome.CANCELLED
 DROPPED = CallOutcome.DROPPED
+EVICTED = EndpointState.EVICTED
 
 
 async def _raise(error: Exception) -> Any:
@@ -46,12 +48,16 @@ async def _raise(error: Exception) -> Any:
 
 @attrs.define(eq=False)
 class CallAccounting:
-    """Binds calls to members and ends their accounting; counts the calls in flight."""
+    """Binds calls to members and ends their accounting; counts the calls in flight.
+
+    The ends of calls on members still in the pool feed ``health`` (outlier detection,
+    ``Retry-After`` penalties), if the pool has one; calls on members that left feed
+    nothing, so an endpoint already removed is never ejected.
+    """
 
     _cache: ReadyCache
     _retirer: Retirer
-    observe: Callable[[Member, bool, float], None] = lambda member, failed, now: None
-    """Told each call's end on a member, and whether it failed (outlier detection)."""
+    _health: Health | None = None
     in_flight: int = 0
     """Calls bound and not yet ended, leases included."""
     now: Callable[[], float] = trio.current_time
@@ -82,17 +88,45 @@ class CallAccounting:
         return PoolCall(call, self, member, endpoint, now, lease, rearm)
 
     def ended(
-        self, member: Member, endpoint: Any, started: float, answered: float, outcome: CallOutcome
+        self,
+        member: Member,
+        endpoint: Any,
+        started: float,
+        answered: float,
+        outcome: CallOutcome,
+        error: BaseException | None = None,
     ) -> None:
-        """A call bound at ``started`` to ``member``'s ``endpoint`` ended."""
+        """A call bound at ``started`` to ``member``'s ``endpoint`` ended; ``error`` is
+        what it raised, or why its answer counts as failed, if known."""
         member.load.end(started, answered, outcome)
-        if outcome is OK or outcome is FAILED:  # a cancelled or dropped call says nothing
-            self.observe(member, outcome is FAILED, answered)
+        # A cancelled or dropped call says nothing; nor does one on a member that left.
+        if (outcome is OK or outcome is FAILED) and member.state is not EVICTED:
+            failed = outcome is FAILED
+            if failed:
+                member.call_failures += 1
+                if error is not None:
+                    member.last_call_error = error
+            else:
+                member.call_failures = 0
+            if self._health is not None:
+                self._health.observe(member, failed, answered)
         self.in_flight -= 1
         if member.endpoint is endpoint:
             member.calls -= 1
         else:
             self._retirer.call_ended(endpoint)
+
+    def penalise(self, member: Member, endpoint: Any, until: float) -> None:
+        """``member``'s ``endpoint`` answered that it wants no more calls until
+        ``until``: weigh it down until then (see `weight`)."""
+        if member.endpoint is not endpoint or member.state is EVICTED:
+            return  # an endpoint out of service: nothing to prefer others to
+        if until <= member.penalised_until:
+            return
+        member.penalised_until = until
+        self._cache.relist(member)  # a policy that indexes its weight sees it now
+        if self._health is not None:
+            self._health.penalise(member, until)
 
     def rearm(self, member: Member, endpoint: Any) -> Awaitable[None]:
         return self._cache.rearm(member, endpoint)
@@ -142,8 +176,8 @@ class PoolCall(BoundCall[Rsp], Generic[Rsp]):
                 raise
         try:
             response = yield from self._coroutine.__await__()
-        except Exception:
-            self._finish(FAILED)
+        except Exception as exc:
+            self._finish(FAILED, exc)
             raise
         except BaseException:
             self._finish(CANCELLED)
@@ -166,17 +200,21 @@ class PoolCall(BoundCall[Rsp], Generic[Rsp]):
         finally:
             self._finish(DROPPED)
 
-    def _finish(self, outcome: CallOutcome) -> None:
+    def _finish(self, outcome: CallOutcome, error: BaseException | None = None) -> None:
         accounting, self._accounting = self._accounting, None
         if accounting is None:
             return
         answered = accounting.now()
         lease = self._lease
         if lease is not None and outcome is OK:
+            if lease.retry_after is not None:
+                accounting.penalise(self._member, self._endpoint, answered + lease.retry_after)
             lease.when_released(partial(self._end_leased, accounting, lease, answered))
         else:
-            accounting.ended(self._member, self._endpoint, self._started, answered, outcome)
+            accounting.ended(self._member, self._endpoint, self._started, answered, outcome, error)
 
     def _end_leased(self, accounting: CallAccounting, lease: Lease, answered: float) -> None:
         outcome = FAILED if lease.failed else OK
-        accounting.ended(self._member, self._endpoint, self._started, answered, outcome)
+        accounting.ended(
+            self._member, self._endpoint, self._started, answered, outcome, lease.failure
+        )

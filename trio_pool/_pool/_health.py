@@ -18,6 +18,16 @@ interval the endpoint stays in service without being ejected; it returns when th
 is up. At most ``max_ejected_percent`` of the endpoints are out at once, but at least one
 may always be.
 
+**The panic threshold** (Envoy's healthy panic threshold, Finagle's panic mode): health
+only chooses *which* endpoint; it never makes a pool refuse work an endpoint could do.
+While fewer than ``panic_threshold`` (by default half) of the endpoints are *eligible*,
+that is neither ejected, nor penalised by a ``Retry-After`` (see `Lease`), nor backing
+off after a failure, the pool is *in panic*: ejected endpoints stay in the ready list,
+so the pool balances over every endpoint it can call. It says so: a log line on
+entering and on leaving, the ``panic`` gauge, ``statistics().panic``. One endpoint
+behind a name that fails five times in a row is so still called, as it would be with no
+balancer.
+
 **Slow start** (`SlowStart`, Envoy's): an endpoint that joins a pool that already had
 members gets a share that ramps up over ``window`` seconds, as the weight
 ``max(min_weight, (age / window) ** (1 / aggression))``: P2C divides its cost by the
@@ -75,7 +85,8 @@ class OutlierDetection:
     """Passive outlier ejection, with gRFC A50's semantics; see the module documentation.
 
     ``OutlierDetection()`` ejects an endpoint after 5 failures in a row, for 30 s the
-    first time, at most a tenth of the pool at once (but always at least one endpoint).
+    first time, at most a tenth of the pool at once (but always at least one endpoint),
+    and not while fewer than half of the endpoints are eligible (the panic threshold).
     Pass it as ``outlier=`` to any shipped pool.
     """
 
@@ -96,6 +107,12 @@ class OutlierDetection:
     min_requests: int = attrs.field(default=50, validator=_count)
     """The calls an endpoint must have taken in an interval for its failure percentage to
     be judged."""
+    panic_threshold: float | None = attrs.field(default=0.5, validator=_optional_fraction)
+    """Envoy's healthy panic threshold: while fewer than this fraction of the endpoints
+    are eligible (neither ejected, nor penalised by a ``Retry-After``, nor backing off
+    after a failure), the pool balances over all of them, ejected ones included, rather
+    than refuse work they could do. ``0`` or ``None``: never (ejected endpoints stay out
+    whatever is left)."""
 
     def ejection_time(self, multiplier: int) -> float:
         """How long an ejection lasts for an endpoint whose multiplier is ``multiplier``."""
@@ -118,7 +135,9 @@ class SlowStart:
     aggression: float = attrs.field(default=1.0, validator=positive)
     """The ramp's curve: 1 is linear, more ramps up faster at first."""
     min_weight: float = attrs.field(default=0.1, validator=_fraction)
-    """The least share a new endpoint gets, however new."""
+    """The least share a new endpoint gets, however new, from 0 to 1. With 0, an
+    endpoint that has just joined takes a call only when no other can: a pick never
+    weighs a member at less than 1e-300, so no weight divides by zero."""
 
     def weight(self, age: float) -> float:
         """The weight of an endpoint that joined ``age`` seconds ago (1 once the ramp is
@@ -131,14 +150,27 @@ class SlowStart:
         return max(self.min_weight, ramp)
 
 
+# Why a member is not *eligible* (the bits of `Member.unfit`): what the panic threshold
+# counts.
+EJECTED = 1
+PENALISED = 2
+BACKING_OFF = 4
+
+
 @attrs.define(eq=False)
 class Health:
     """Judges a pool's members by their calls, and withholds the outliers.
 
-    The pool tells it each call's end (`observe`) and each member that leaves
-    (`forget`); it withholds and releases members through the two callbacks, which
-    the pool points at its ready cache. `run` (under the pool's ``drive()``) judges
-    each interval and returns ejected members when their time is up.
+    The pool tells it each call's end (`observe`), each ``Retry-After`` penalty
+    (`penalise`), each member that starts or stops backing off (`backing_off`), each
+    member that leaves (`forget`) and each change of membership (`resized`); it
+    withholds and releases members through the two callbacks, which the pool points at
+    its ready cache. `run` (under the pool's ``drive()``) judges each interval, returns
+    ejected members when their time is up, and ends penalties.
+
+    It keeps the *panic* state: while fewer than ``panic_threshold`` of the members are
+    eligible (neither ejected, penalised nor backing off), ejected members are not
+    withheld, so the pool balances over all of them.
     """
 
     _config: OutlierDetection
@@ -148,8 +180,17 @@ class Health:
     _withhold: Callable[[Member], None]
     _release: Callable[[Member], None]
     ejected: int = 0
-    """Members out now."""
+    """Members out now (listed all the same while in panic)."""
+    penalised: int = 0
+    """Members penalised by a ``Retry-After`` now."""
+    panic: bool = False
+    """Whether too few members are eligible: ejected ones are not withheld."""
+    _unfit: int = 0
+    """Members that are not eligible, for any reason."""
+    _out: set[Member] = attrs.field(factory=set)
+    """The ejected members."""
     _returns: list[tuple[float, int, Member]] = attrs.field(factory=list)
+    _penalties: list[tuple[float, int, Member]] = attrs.field(factory=list)
     _sequence: int = 0
     _wakeup: trio.Event = attrs.field(factory=trio.Event)
 
@@ -165,15 +206,43 @@ class Health:
         if limit is not None and member.consecutive_failures >= limit and not member.ejected:
             self._eject(member, now, f"{member.consecutive_failures} failures in a row")
 
+    def penalise(self, member: Member, until: float) -> None:
+        """``member`` asked for no more calls until ``until`` (Trio time)."""
+        if not member.unfit & PENALISED:
+            self.penalised += 1
+            self._metrics.penalised.set(self.penalised)
+        self._mark(member, PENALISED)
+        self._schedule(self._penalties, until, member)
+
+    def backing_off(self, member: Member, backing_off: bool) -> None:
+        """``member`` started (or stopped) backing off after a failure."""
+        if backing_off:
+            self._mark(member, BACKING_OFF)
+        else:
+            self._unmark(member, BACKING_OFF)
+
     def forget(self, member: Member) -> None:
-        """``member`` left the pool: it no longer counts as out."""
+        """``member`` left the pool: it no longer counts as out, nor at all."""
         if member.ejected:
             member.ejected = False
+            self._out.discard(member)
             self.ejected -= 1
             self._metrics.ejected.set(self.ejected)
+        if member.unfit & PENALISED:
+            self.penalised -= 1
+            self._metrics.penalised.set(self.penalised)
+        if member.unfit:
+            member.unfit = 0
+            self._unfit -= 1
+        self._judge_panic()
+
+    def resized(self) -> None:
+        """Members joined or left: the share of eligible ones changed."""
+        self._judge_panic()
 
     async def run(self) -> NoReturn:
-        """Judge every interval, return ejected members on time, until cancelled."""
+        """Judge every interval, return ejected members and end penalties on time,
+        until cancelled."""
         interval = self._config.interval
         next_judgement = trio.current_time() + interval
         while True:
@@ -182,10 +251,20 @@ class Health:
                 _, _, member = heapq.heappop(self._returns)
                 if member.ejected and member.ejected_until <= now:
                     self._return(member)
+            while self._penalties and self._penalties[0][0] <= now:
+                _, _, member = heapq.heappop(self._penalties)
+                if member.unfit & PENALISED and member.penalised_until <= now:
+                    self.penalised -= 1
+                    self._metrics.penalised.set(self.penalised)
+                    self._unmark(member, PENALISED)
             if now >= next_judgement:
                 self._judge(now)
                 next_judgement = now + interval
-            deadline = min(next_judgement, self._returns[0][0] if self._returns else math.inf)
+            deadline = min(
+                next_judgement,
+                self._returns[0][0] if self._returns else math.inf,
+                self._penalties[0][0] if self._penalties else math.inf,
+            )
             self._wakeup = trio.Event()
             with trio.move_on_at(deadline):
                 await self._wakeup.wait()
@@ -226,9 +305,8 @@ class Health:
         duration = self._config.ejection_time(member.multiplier)
         member.ejected_until = now + duration
         self.ejected += 1
-        self._sequence += 1
-        heapq.heappush(self._returns, (member.ejected_until, self._sequence, member))
-        self._wakeup.set()
+        self._out.add(member)
+        self._schedule(self._returns, member.ejected_until, member)
         self._metrics.ejections.inc()
         self._metrics.ejected.set(self.ejected)
         logger.warning(
@@ -238,11 +316,70 @@ class Health:
             why,
             member.multiplier,
         )
-        self._withhold(member)
+        self._mark(member, EJECTED)  # may start a panic, which keeps it listed
+        if not self.panic:
+            self._withhold(member)
 
     def _return(self, member: Member) -> None:
         member.ejected = False
         self.ejected -= 1
+        self._out.discard(member)
         self._metrics.ejected.set(self.ejected)
         logger.info("endpoint %r back in service after its ejection", member.address)
         self._release(member)
+        self._unmark(member, EJECTED)
+
+    def _schedule(self, heap: list[tuple[float, int, Member]], when: float, member: Member) -> None:
+        self._sequence += 1
+        heapq.heappush(heap, (when, self._sequence, member))
+        self._wakeup.set()
+
+    # -- the panic threshold --------------------------------------------------------------
+
+    def _mark(self, member: Member, reason: int) -> None:
+        if not member.unfit:
+            self._unfit += 1
+        member.unfit |= reason
+        self._judge_panic()
+
+    def _unmark(self, member: Member, reason: int) -> None:
+        if not member.unfit & reason:
+            return
+        member.unfit &= ~reason
+        if not member.unfit:
+            self._unfit -= 1
+        self._judge_panic()
+
+    def _judge_panic(self) -> None:
+        threshold = self._config.panic_threshold
+        if threshold is None:
+            return
+        total = self._count()
+        eligible = total - self._unfit
+        panic = eligible < threshold * total
+        if panic is self.panic:
+            return
+        self.panic = panic
+        self._metrics.panic.set(1 if panic else 0)
+        if panic:
+            self._metrics.panics.inc()
+            logger.warning(
+                "panic: %d of %d endpoints eligible (%d ejected, %d penalised by "
+                "Retry-After, the rest backing off), below the threshold of %g: balancing "
+                "over all of them, ejected ones included",
+                eligible,
+                total,
+                self.ejected,
+                self.penalised,
+                threshold,
+            )
+            for member in self._out:
+                self._release(member)
+        else:
+            logger.info(
+                "panic over: %d of %d endpoints eligible; ejected ones are out again",
+                eligible,
+                total,
+            )
+            for member in self._out:
+                self._withhold(member)

@@ -26,7 +26,7 @@ class Lease:
     its call counted, and its endpoint open, for as long as the pool lives.
     """
 
-    __slots__ = ("_on_release", "_released", "failed")
+    __slots__ = ("_on_release", "_released", "failed", "failure", "retry_after")
 
     def __init__(self) -> None:
         self._released = False
@@ -34,6 +34,14 @@ class Lease:
         self.failed = False
         """Set by the endpoint when the call returned an answer that is a failure all
         the same (an HTTP 5xx): the load counts it as a failed call."""
+        self.failure: BaseException | None = None
+        """What the failure was, if the endpoint says (set with ``failed``): the
+        endpoint's statistics show it as its last call error."""
+        self.retry_after: float | None = None
+        """Set by the endpoint, before its call returns, when the answer asks for no
+        more requests for this many seconds (an HTTP 429 or 503 with
+        ``Retry-After``): the pool prefers its other endpoints until then (see
+        `OutlierDetection` for the panic threshold, which counts it)."""
 
     @property
     def released(self) -> bool:

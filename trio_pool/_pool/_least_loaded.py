@@ -28,6 +28,10 @@ What would break it, and how it is handled:
   others (`choose_avoiding`): the order is walked from its lowest bucket up until one
   holds a member not tried, which costs about a pick, since retries avoid few. Any
   other part of the ready list handed to `choose` is scanned, O(n).
+- A ``Retry-After`` penalty divides a member's cost by `PENALISED` until it ends: its
+  entry's key carries ``-log(PENALISED)`` from the moment it is listed penalised (a
+  penalty that starts while a member is listed lists it anew), and the entry is
+  re-keyed when the penalty ends, found in a heap of endings at the next pick.
 - Slow start: a ramping member's cost is divided by a weight that grows with its age,
   which no stored key can follow. Members that joined together share their weight,
   so ramping members are kept in one heap per joining time, each compared through its
@@ -37,6 +41,7 @@ What would break it, and how it is handled:
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from collections.abc import Hashable, Sequence
@@ -50,8 +55,12 @@ from ._health import SlowStart
 from ._load import Load, LoadTracker
 from ._member import Member
 from ._order import LoadOrder, _Bucket
+from ._weight import LEAST, PENALISED, weighed, weight
 
 __all__ = ["LeastLoaded"]
+
+# A penalised member's key: the log of its cost divided by PENALISED.
+_PENALTY_OFFSET = -math.log(PENALISED)
 
 
 class _KeyedTracker(LoadTracker, Protocol):
@@ -62,11 +71,13 @@ class _Entry:
     """A member's load tracker, which re-keys its member in the policy's order as
     calls start and end; the order's entry for that member."""
 
-    __slots__ = ("_inner", "bucket", "load_key", "member", "order", "slot")
+    __slots__ = ("_inner", "bucket", "load_key", "member", "offset", "order", "slot")
 
     def __init__(self, inner: _KeyedTracker) -> None:
         self._inner = inner
         self.load_key = inner.key
+        self.offset = 0.0
+        """What a penalty adds to its key (``-log(PENALISED)``), else 0."""
         self.order: LoadOrder[_Entry] | None = None
         """The order it is in while its member is listed, else ``None``."""
         self.bucket: _Bucket | None = None
@@ -81,17 +92,21 @@ class _Entry:
     def cost(self, now: float) -> float:
         return self._inner.cost(now)
 
+    def key(self) -> float:
+        """Its key in the order: the load's, and a penalty's."""
+        return self.load_key() + self.offset
+
     def start(self, now: float) -> None:
         self._inner.start(now)
         order = self.order
         if order is not None:
-            order.rekey(self, self.load_key())
+            order.rekey(self, self.load_key() + self.offset)
 
     def end(self, started: float, now: float, outcome: CallOutcome) -> None:
         self._inner.end(started, now, outcome)
         order = self.order
         if order is not None:
-            order.rekey(self, self.load_key())
+            order.rekey(self, self.load_key() + self.offset)
 
 
 @attrs.frozen
@@ -118,6 +133,9 @@ class LeastLoaded:
     """The time of the latest choice: a member whose ramp ends later ramps still."""
     _listed: int = attrs.field(default=0, init=False)
     """Members in the orders: the length of the ready list they mirror."""
+    _penalties: list[tuple[float, int, _Entry]] = attrs.field(factory=list, init=False)
+    """When the penalty of each entry listed penalised ends (stale ones are skipped)."""
+    _sequence: int = attrs.field(default=0, init=False)
 
     @staticmethod
     def indexed(load: Load) -> Load:
@@ -136,13 +154,19 @@ class LeastLoaded:
         """``member`` joined the ready list."""
         entry: _Entry = member.load  # type: ignore[assignment]
         entry.member = member
+        if member.penalised_until > self._seen:
+            entry.offset = _PENALTY_OFFSET
+            self._sequence += 1
+            heapq.heappush(self._penalties, (member.penalised_until, self._sequence, entry))
+        else:
+            entry.offset = 0.0
         order = self._main
         if member.ramp_until > self._seen:
             order = self._ramping.get(member.ramp_until) or self._ramping.setdefault(
                 member.ramp_until, LoadOrder()
             )
         entry.order = order
-        order.add(entry, entry.load_key())
+        order.add(entry, entry.key())
         self._listed += 1
 
     def unlisted(self, member: Member) -> None:
@@ -164,6 +188,8 @@ class LeastLoaded:
         self._seen = now
         random_ = self._rng.random
         main = self._main
+        if self._penalties and self._penalties[0][0] <= now:
+            self._end_penalties(now)
         if self._ramping:
             self._end_ramps(now)
         if not self._ramping:
@@ -175,7 +201,8 @@ class LeastLoaded:
         best_key = main.lowest_key if main else math.inf
         for group in self._ramping.values():
             joined = cast(Member, next(iter(group)).member).joined  # the group's, alike
-            key = group.lowest_key - math.log(slow_start.weight(now - joined))
+            # Slow start's weight alone (a penalty is in the keys), no less than LEAST.
+            key = group.lowest_key - math.log(max(slow_start.weight(now - joined), LEAST))
             if key < best_key or not best:
                 best, best_key = [group], key
             elif key == best_key:
@@ -194,6 +221,8 @@ class LeastLoaded:
         order without a scan while no member ramps up (see `LoadOrder.lowest_where`);
         with ramping groups, the listed members are scanned."""
         self._seen = now
+        if self._penalties and self._penalties[0][0] <= now:
+            self._end_penalties(now)
         if self._ramping:
             self._end_ramps(now)
         if self._ramping:
@@ -216,8 +245,8 @@ class LeastLoaded:
         best_cost, tied = math.inf, 0
         for member in members:
             cost = member.load.cost(now)
-            if slow_start is not None and member.ramp_until > now:
-                cost /= slow_start.weight(now - member.joined)
+            if weighed(member, now):
+                cost /= weight(member, now, slow_start)
             if best is None or cost < best_cost:
                 best, best_cost, tied = member, cost, 1
             elif cost == best_cost:
@@ -227,6 +256,22 @@ class LeastLoaded:
         assert best is not None, "a policy chooses from a non-empty list"
         return best
 
+    def _end_penalties(self, now: float) -> None:
+        """Re-key the listed entries whose penalty is over."""
+        penalties = self._penalties
+        while penalties and penalties[0][0] <= now:
+            _, _, entry = heapq.heappop(penalties)
+            member = entry.member
+            if entry.order is None or not entry.offset or member is None:
+                continue  # no longer listed, or listed anew since
+            if member.penalised_until > now:
+                # Penalised again while listed: it keeps its offset until then.
+                self._sequence += 1
+                heapq.heappush(penalties, (member.penalised_until, self._sequence, entry))
+                continue
+            entry.offset = 0.0
+            entry.order.rekey(entry, entry.key())
+
     def _end_ramps(self, now: float) -> None:
         """Move the members whose ramp is over to the main order, for good."""
         main = self._main
@@ -235,4 +280,4 @@ class LeastLoaded:
             for entry in list(group):
                 group.remove(entry)
                 entry.order = main
-                main.add(entry, entry.load_key())
+                main.add(entry, entry.key())

@@ -36,6 +36,10 @@ class EndpointState(enum.Enum):
     """Its endpoint failed; it is made anew after a backoff."""
     EVICTED = "evicted"
     """Removed from the pool, or replaced by a member with a new target."""
+    EJECTED = "ejected"
+    """Ejected as an outlier: out of the ready list unless the pool is in panic. Only
+    statistics report it (for a member not backing off); the member's own state goes on
+    as before."""
 
 
 @attrs.define(eq=False, slots=True)
@@ -80,3 +84,12 @@ class Member:
     multiplier: int = 0
     ejected: bool = False
     ejected_until: float = 0.0
+    unfit: int = 0
+    """Why it is not eligible, for the panic threshold: bits of `Health`'s."""
+    penalised_until: float = 0.0
+    """Until when (Trio time) its endpoint asked for no more calls (a ``Retry-After``):
+    the pool prefers the others until then."""
+    call_failures: int = 0
+    """Calls that failed in a row (an error, or an answer counted as a failure)."""
+    last_call_error: BaseException | None = None
+    """The error of its last failed call, if it raised one."""

@@ -36,6 +36,12 @@ class PoolMetrics:
     """Endpoints ejected as outliers."""
     ejected: GaugeLike = disabled
     """Endpoints out as outliers now."""
+    penalised: GaugeLike = disabled
+    """Endpoints penalised by a ``Retry-After`` now."""
+    panic: GaugeLike = disabled
+    """1 while the pool is in panic (too few endpoints eligible), else 0."""
+    panics: CounterLike = disabled
+    """Times the pool entered panic."""
 
     @classmethod
     def disabled(cls) -> PoolMetrics:
@@ -58,6 +64,9 @@ class PoolMetricFamilies:
     endpoint_failures: Family[Any]
     ejections: Family[Any]
     ejected: Family[Any]
+    penalised: Family[Any]
+    panic: Family[Any]
+    panics: Family[Any]
     labelnames: tuple[str, ...] = ()
 
     @classmethod
@@ -69,8 +78,9 @@ class PoolMetricFamilies:
         labelnames: Sequence[str] = (),
     ) -> PoolMetricFamilies:
         """Create ``{prefix}_endpoints``, ``{prefix}_updates_total{op}``,
-        ``{prefix}_endpoint_failures_total``, ``{prefix}_endpoint_ejections_total`` and
-        ``{prefix}_endpoints_ejected`` on ``registry``."""
+        ``{prefix}_endpoint_failures_total``, ``{prefix}_endpoint_ejections_total``,
+        ``{prefix}_endpoints_ejected``, ``{prefix}_endpoints_penalised``,
+        ``{prefix}_panic`` and ``{prefix}_panics_total`` on ``registry``."""
         names = tuple(labelnames)
         if "op" in names:
             raise ValueError("the label name 'op' is taken by the updates counter")
@@ -97,6 +107,21 @@ class PoolMetricFamilies:
             ejected=gauge_family(
                 registry, f"{prefix}_endpoints_ejected", "Endpoints out as outliers now", names
             ),
+            penalised=gauge_family(
+                registry,
+                f"{prefix}_endpoints_penalised",
+                "Endpoints penalised by a Retry-After now",
+                names,
+            ),
+            panic=gauge_family(
+                registry,
+                f"{prefix}_panic",
+                "1 while too few endpoints are eligible and the pool balances over all",
+                names,
+            ),
+            panics=counter_family(
+                registry, f"{prefix}_panics", "Times the pool entered panic", names
+            ),
             labelnames=names,
         )
 
@@ -110,4 +135,7 @@ class PoolMetricFamilies:
             endpoint_failures=self.endpoint_failures.labels(**labelvalues),
             ejections=self.ejections.labels(**labelvalues),
             ejected=self.ejected.labels(**labelvalues),
+            penalised=self.penalised.labels(**labelvalues),
+            panic=self.panic.labels(**labelvalues),
+            panics=self.panics.labels(**labelvalues),
         )

@@ -14,8 +14,9 @@ size, and randomness comes from the ``random.Random`` the pool was given.
   cycle of addresses.
 - `UniformRandom`: one ready member, uniformly at random.
 
-With `SlowStart`, a member still ramping up weighs less: P2C divides its cost by its
-weight; round robin and random pass it by with probability ``1 - weight``.
+A member weighs less while it ramps up (`SlowStart`) or is penalised by a
+``Retry-After`` (see `weight`): P2C divides its cost by its weight; round robin and
+random pass it by with probability ``1 - weight``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import attrs
 
 from ._health import SlowStart
 from ._member import Member
+from ._weight import weight
 
 __all__ = [
     "ListingPolicy",
@@ -73,8 +75,8 @@ def distinct_pair(rng: random.Random, n: int) -> tuple[int, int]:
 
 @attrs.define(eq=False)
 class PowerOfTwoChoices:
-    """The lower load of two distinct random ready members (divided by their slow-start
-    weight, for members still ramping up)."""
+    """The lower load of two distinct random ready members, each divided by its weight
+    (see `weight`)."""
 
     _rng: random.Random
     _slow_start: SlowStart | None = None
@@ -90,19 +92,18 @@ class PowerOfTwoChoices:
             second += 1
         a, b = ready[first], ready[second]
         cost_a, cost_b = a.load.cost(now), b.load.cost(now)
-        slow_start = self._slow_start
-        if slow_start is not None:
-            if a.ramp_until > now:
-                cost_a /= slow_start.weight(now - a.joined)
-            if b.ramp_until > now:
-                cost_b /= slow_start.weight(now - b.joined)
+        # weighed() written out: this runs on every pick.
+        if a.ramp_until > now or a.penalised_until > now:
+            cost_a /= weight(a, now, self._slow_start)
+        if b.ramp_until > now or b.penalised_until > now:
+            cost_b /= weight(b, now, self._slow_start)
         return a if cost_a <= cost_b else b
 
 
 @attrs.define(eq=False)
 class RoundRobin:
-    """Each choice the next ready member in turn (passing a ramping member by with
-    probability ``1 - weight``)."""
+    """Each choice the next ready member in turn (passing a member by with probability
+    ``1 - weight``)."""
 
     _rng: random.Random
     _slow_start: SlowStart | None = None
@@ -120,8 +121,8 @@ class RoundRobin:
 
 @attrs.define(eq=False)
 class UniformRandom:
-    """Each choice one ready member, uniformly at random (passing a ramping member by
-    with probability ``1 - weight``)."""
+    """Each choice one ready member, uniformly at random (passing a member by with
+    probability ``1 - weight``)."""
 
     _rng: random.Random
     _slow_start: SlowStart | None = None
@@ -141,6 +142,6 @@ _TRIES = 8
 
 
 def _accepted(member: Member, now: float, slow_start: SlowStart | None, rng: random.Random) -> bool:
-    if slow_start is None or member.ramp_until <= now:
+    if member.ramp_until <= now and member.penalised_until <= now:
         return True
-    return rng.random() < slow_start.weight(now - member.joined)
+    return rng.random() < weight(member, now, slow_start)

@@ -103,6 +103,9 @@ class ReadyCache:
     _backoff: Backoff
     _rng: random.Random
     _metrics: PoolMetrics
+    _backing_off: Callable[[Member, bool], None] = lambda member, backing_off: None
+    """Told each member that starts (``True``) or stops backing off (health's panic
+    threshold counts them)."""
     ready: list[Member] = attrs.field(factory=list, init=False)
     """The ready members, in no particular order: what a policy picks from."""
     pending: int = attrs.field(default=0, init=False)
@@ -229,6 +232,13 @@ class ReadyCache:
         if member.state is READY and member.index < 0:
             self._list(member)
 
+    def relist(self, member: Member) -> None:
+        """List a listed member anew, so that a policy that indexes the ready list
+        (`ListingPolicy`) sees what changed about it (a penalty)."""
+        if member.index >= 0:
+            self._remove_ready(member)
+            self._list(member)
+
     def rearm_later(self, member: Member, endpoint: Any) -> None:
         """The caller will not `rearm` (its call was dropped): the runner does instead."""
         if member.state is BOUND and member.endpoint is endpoint:
@@ -311,6 +321,7 @@ class ReadyCache:
         self.backing_off -= 1
         self.pending += 1
         member.state = NEW
+        self._backing_off(member, False)
         logger.debug("endpoint %r: making it anew after its backoff", member.address)
         self._runner.submit(self, member)
 
@@ -382,6 +393,7 @@ class ReadyCache:
                 self._remove_ready(member)
         elif state is BACKING_OFF:
             self.backing_off -= 1
+            self._backing_off(member, False)
         elif state is not EVICTED:
             self.pending -= 1
 
@@ -403,6 +415,7 @@ class ReadyCache:
         self._leave_state(member)
         member.state = BACKING_OFF
         self.backing_off += 1
+        self._backing_off(member, True)
         self._detach(member)
         member.retry_at = due = trio.current_time() + delay
         self._retry_count += 1
