@@ -17,6 +17,8 @@ import trio_pool
 from trio_pool import PendingRequests, Reset, Update
 from trio_pool.httpx import (
     Authority,
+    BalancerConnectError,
+    BalancerError,
     BalancerFailFastError,
     BalancerPoolTimeout,
     NewEndpoint,
@@ -124,17 +126,62 @@ async def test_a_pool_timeout_of_zero_takes_a_ready_endpoint_and_waits_for_none(
         assert trio.current_time() - start < 0.001
 
 
-async def test_no_reachable_endpoint_is_a_connect_error_naming_the_authority_and_states() -> None:
+async def test_endpoints_that_refuse_connections_give_a_connect_error_at_once() -> None:
     # Real sockets, a real clock: both addresses refuse connections.
     pools = Pools(load=PendingRequests())
     resolver = Resolver({"api.test:80": [dead_address(), dead_address()]})
     async with (
-        open_balanced_transport(resolver, failfast_timeout=0.3, new_pool=pools) as transport,
+        open_balanced_transport(resolver, new_pool=pools) as transport,
         httpx.AsyncClient(transport=transport) as client,
     ):
-        # The request tries both (a connect failure is retried), then waits for one to
-        # come back.
+        # The request tries both (a connect failure is retried on another endpoint); then
+        # no endpoint is left to try, and the last real error is the caller's.
+        started = trio.current_time()
         with trio.fail_after(5), pytest.raises(httpx.ConnectError) as caught:
+            await client.get("http://api.test/")
+        assert trio.current_time() - started < 1.0, "no failfast wait"
+        assert not isinstance(caught.value, BalancerError), "httpx's own, from the socket"
+        assert "all attempts to connect to 127.0.0.1:" in str(caught.value)
+        # Both endpoints failed their latest attempt: the next request has them tried
+        # again at once, and fails with what the OS said.
+        started = trio.current_time()
+        with trio.fail_after(5), pytest.raises(httpx.ConnectError) as caught:
+            await client.get("http://api.test/")
+        assert trio.current_time() - started < 1.0
+        error = caught.value
+        assert isinstance(error, BalancerConnectError)
+        assert not isinstance(error, httpx.ConnectTimeout)
+        message = str(error)
+        assert "Connection refused" in message, message
+        assert "every endpoint of http://api.test:80 failed its latest connection attempt" in (
+            message
+        )
+        assert "2 endpoints (0 ready, " in message
+        assert isinstance(error.__cause__, ConnectionRefusedError), "the OS's error"
+        assert error.request.url == "http://api.test/"
+        (statistics,) = transport.statistics().authorities
+        assert statistics.queue is not None
+        assert not statistics.queue.is_failfast
+
+
+async def test_with_wait_for_ready_a_request_waits_for_an_endpoint_then_fails_fast() -> None:
+    pools = Pools(load=PendingRequests())
+    resolver = Resolver({"api.test:80": [dead_address(), dead_address()]})
+    async with (
+        open_balanced_transport(
+            resolver, failfast_timeout=0.3, new_pool=pools, wait_for_ready=True
+        ) as transport,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        # The request tries both (a connect failure is retried), then its last retry
+        # waits for one to come back, in vain: the caller gets the last real error.
+        started = trio.current_time()
+        with trio.fail_after(5), pytest.raises(httpx.ConnectError) as caught:
+            await client.get("http://api.test/")
+        assert trio.current_time() - started >= 0.3, "the failfast wait"
+        assert not isinstance(caught.value, BalancerError), "httpx's own, from the socket"
+        # The gate is shut: the next request fails at once.
+        with trio.fail_after(0.1), pytest.raises(httpx.ConnectError) as caught:
             await client.get("http://api.test/")
         error = caught.value
         assert isinstance(error, BalancerFailFastError)

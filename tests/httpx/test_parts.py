@@ -239,28 +239,22 @@ def endpoint_over(
     return HttpEndpoint(address, httpx.MockTransport(record), OPTIONS, set()), seen
 
 
-async def test_an_endpoint_sends_to_its_address_in_the_logical_name() -> None:
+async def test_an_endpoint_sends_the_request_as_its_caller_wrote_it() -> None:
     endpoint, seen = endpoint_over(lambda request: httpx.Response(200))
     original = httpx.Request("GET", "https://api.test/users?page=2", headers={"x-id": "7"})
     await endpoint.call(original)
     (sent,) = seen
-    assert sent.url == "https://10.0.0.7:8080/users?page=2"
-    assert sent.headers["host"] == "api.test"
-    assert sent.headers["x-id"] == "7"
-    assert sent.extensions["sni_hostname"] == "api.test", "TLS checks the logical name"
-    assert original.url == "https://api.test/users?page=2", "the caller's request is untouched"
-    assert "sni_hostname" not in original.extensions
-
-    await endpoint.call(httpx.Request("GET", "http://api.test:8080/"))
-    assert "sni_hostname" not in seen[1].extensions, "no TLS, no server name"
+    assert sent is original, "the inner transport sees the caller's request, URL and all"
+    assert "sni_hostname" not in sent.extensions, "TLS takes the logical name from the URL"
 
     bare = httpx.Request("GET", "http://bücher.test:81/", stream=httpx.ByteStream(b""))
     assert "host" not in bare.headers
     await endpoint.call(bare)
-    assert seen[2].headers["host"] == "xn--bcher-kva.test:81", "a missing Host is the logical one"
+    assert seen[1].url == bare.url
+    assert seen[1].headers["host"] == "xn--bcher-kva.test:81", "a missing Host is the logical one"
 
 
-async def test_retry_after_keeps_an_endpoint_out_until_then(
+async def test_retry_after_is_told_to_the_pool_through_the_lease_and_never_blocks(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     answers = iter(
@@ -269,24 +263,28 @@ async def test_retry_after_keeps_an_endpoint_out_until_then(
             httpx.Response(200, headers={"retry-after": "99"}),
             httpx.Response(429, headers={"retry-after": "soon"}),
             httpx.Response(429, headers={"retry-after": "3600"}),
+            httpx.Response(503),
         ]
     )
     endpoint, _ = endpoint_over(lambda request: next(answers))
     request = httpx.Request("GET", "http://api.test/")
-    assert (await endpoint.call(request)).status_code == 503
-    with pytest.raises(trio.WouldBlock):
-        endpoint.ready_nowait()
-    await endpoint.ready()
-    assert trio.current_time() == 10.0
-    endpoint.ready_nowait()
-
-    await endpoint.call(request)
-    await endpoint.call(request)
-    endpoint.ready_nowait()  # a 200's Retry-After, or one unreadable, asks for nothing
-
-    await endpoint.call(request)
-    await endpoint.ready()
-    assert trio.current_time() == 70.0, "penalties stop at max_retry_after"
+    penalties: list[float | None] = []
+    failed: list[bool] = []
+    for _ in range(5):
+        lease = Lease()
+        await endpoint.call_leased(request, lease)
+        penalties.append(lease.retry_after)
+        failed.append(lease.failed)
+        endpoint.ready_nowait()  # ready all along: a penalty weighs, it does not block
+        await endpoint.ready()
+    assert penalties == [10.0, None, None, 60.0, None], (
+        "a 429/503's Retry-After, at most max_retry_after; a 200's or an unreadable one "
+        "asks for nothing"
+    )
+    assert failed == [False, False, False, False, True], (
+        "a throttling answer with Retry-After is no failure; a bare 503 is"
+    )
+    assert trio.current_time() == 0.0
 
 
 async def test_a_connect_error_fails_the_endpoint_and_its_successor_probes() -> None:
@@ -360,12 +358,3 @@ async def test_a_response_closed_as_it_is_made_releases_at_once() -> None:
     response = await endpoint.call_leased(httpx.Request("GET", "http://api.test/"), lease)
     assert response.is_closed
     assert lease.released
-
-
-def test_the_fast_copies_are_used_with_the_installed_httpx() -> None:
-    # Each is checked against httpx's own way when the module loads; if a new httpx
-    # changed what they rely on, the slow way is used and this says so.
-    from trio_pool.httpx import _endpoint, _url  # noqa: PLC0415
-
-    assert _url._rewrite is _url._swap
-    assert _endpoint._copy_request is _endpoint._clone_request

@@ -377,7 +377,9 @@ async def test_a_refused_retry_gives_the_last_response_unwrapped_and_readable() 
 
 async def test_each_authority_keeps_its_own_budget() -> None:
     # One retry per 10 s for each authority, whatever the traffic.
-    policy = http_retry(budget=RetryBudget(percent=0, min_per_second=0.1), backoff=AT_ONCE)
+    policy = http_retry(
+        budget=RetryBudget(percent=0, min_per_second=0.1), backoff=AT_ONCE, distinct_endpoints=False
+    )
     busy = Backend("busy", status=503)
     async with open_backends(busy):
         resolver = Resolver({"one.test:80": [busy.address], "two.test:80": [busy.address]})
@@ -404,7 +406,9 @@ async def test_retry_after_is_waited_before_the_retry(
     busy = Backend("busy", status=503, retry_after="2")
     async with (
         open_backends(busy),
-        open_client([busy.address], retry=http_retry(backoff=AT_ONCE)) as setup,
+        open_client(
+            [busy.address], retry=http_retry(backoff=AT_ONCE, distinct_endpoints=False)
+        ) as setup,
     ):
         start = trio.current_time()
         response = await setup.client.get("http://api.test/")
@@ -422,7 +426,9 @@ async def test_a_retry_waits_the_longer_of_retry_after_and_the_backoff(
     slow_backoff = Backoff(initial=1.5, maximum=1.5, jitter=0)
     async with (
         open_backends(busy),
-        open_client([busy.address], retry=http_retry(backoff=slow_backoff)) as setup,
+        open_client(
+            [busy.address], retry=http_retry(backoff=slow_backoff, distinct_endpoints=False)
+        ) as setup,
     ):
         start = trio.current_time()
         await setup.client.get("http://api.test/")
@@ -453,7 +459,7 @@ async def test_a_retry_after_beyond_the_caps_gives_the_caller_the_answer_at_once
             [busy.address],
             client_timeout=client_timeout,
             max_retry_after=max_retry_after,
-            retry=http_retry(backoff=AT_ONCE),
+            retry=http_retry(backoff=AT_ONCE, distinct_endpoints=False),
         ) as setup,
     ):
         start = trio.current_time()
@@ -566,7 +572,7 @@ async def test_hedging_and_retries_are_counted_by_authority(
             open_balanced_transport(
                 resolver,
                 metrics=TransportMetricFamilies.register(registry),
-                retry=http_retry(backoff=AT_ONCE),
+                retry=http_retry(backoff=AT_ONCE, distinct_endpoints=False),
                 hedging=Hedging(delay=0.05),
             ) as transport,
             httpx.AsyncClient(transport=transport) as client,

@@ -2,7 +2,8 @@
 
 Each `Backend` answers every request with its name, after its ``latency``, with its
 ``status`` (and ``Retry-After``, if set). A request may ask, in its query string, for a
-streamed body (``?chunks=N&chunk_delay=S``) or a delay of its own (``?delay=S``). The
+streamed body (``?chunks=N&chunk_delay=S``), a body of ``N`` bytes (``?size=N``) or a
+delay of its own (``?delay=S``). The
 backend records the ``Host`` header and the client's address of every request, and can
 be killed mid-test: its listener and its connections close at once.
 """
@@ -86,6 +87,9 @@ class Backend:
             {"type": "http.response.start", "status": self.status, "headers": response_headers}
         )
         chunks = int(query.get("chunks", 0))
+        if "size" in query:
+            await send({"type": "http.response.body", "body": b"x" * int(query["size"])})
+            return
         if not chunks:
             await send({"type": "http.response.body", "body": self.name.encode()})
             return
@@ -115,9 +119,13 @@ async def _lifespan(receive: Any, send: Any) -> None:
             return
 
 
-def server_config(certificate: Path | None = None) -> hypercorn.config.Config:
+def server_config(
+    certificate: Path | None = None, port: int = 0, max_streams: int | None = None
+) -> hypercorn.config.Config:
     config = hypercorn.config.Config()
-    config.bind = ["127.0.0.1:0"]
+    config.bind = [f"127.0.0.1:{port}"]
+    if max_streams is not None:
+        config.h2_max_concurrent_streams = max_streams
     config.loglevel = "WARNING"
     config.accesslog = None
     # Tests that drive a MockClock jump far ahead: idle connections must not time out.
@@ -129,12 +137,15 @@ def server_config(certificate: Path | None = None) -> hypercorn.config.Config:
 
 @asynccontextmanager
 async def open_backends(
-    *backends: Backend, certificate: Path | None = None
+    *backends: Backend, certificate: Path | None = None, max_streams: int | None = None
 ) -> AsyncIterator[tuple[Backend, ...]]:
-    """Serve ``backends`` on loopback ports for the duration of the block."""
+    """Serve ``backends`` on loopback ports for the duration of the block: each on its
+    ``port``, or a free one if it is 0; ``max_streams`` is the HTTP/2
+    ``MAX_CONCURRENT_STREAMS`` they announce."""
     async with trio.open_nursery() as nursery:
         for backend in backends:
-            await nursery.start(backend.run, server_config(certificate))
+            config = server_config(certificate, backend.port, max_streams)
+            await nursery.start(backend.run, config)
         yield backends
         nursery.cancel_scope.cancel()
 

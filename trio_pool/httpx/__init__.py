@@ -26,6 +26,8 @@ from ._authority import Resolve as Resolve
 from ._endpoint import Address as Address
 from ._endpoint import HttpEndpoint as HttpEndpoint
 from ._errors import BalancerClosedError as BalancerClosedError
+from ._errors import BalancerConnectError as BalancerConnectError
+from ._errors import BalancerConnectTimeout as BalancerConnectTimeout
 from ._errors import BalancerError as BalancerError
 from ._errors import BalancerFailFastError as BalancerFailFastError
 from ._errors import BalancerPoolTimeout as BalancerPoolTimeout
@@ -62,6 +64,8 @@ __all__ = [
     "AuthorityTable",
     "BalancedTransport",
     "BalancerClosedError",
+    "BalancerConnectError",
+    "BalancerConnectTimeout",
     "BalancerError",
     "BalancerFailFastError",
     "BalancerPoolTimeout",

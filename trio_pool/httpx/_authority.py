@@ -14,10 +14,10 @@ from collections.abc import AsyncIterable, Callable, Mapping
 from typing import TypeAlias
 
 import attrs
-import httpx
 
 from .._update import Update
 from ._errors import UnknownAuthorityError
+from ._flavour import httpx
 
 __all__ = ["DEFAULT_PORTS", "Authority", "AuthorityKey", "Resolve", "discovery_for", "key_of"]
 

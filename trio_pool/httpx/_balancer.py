@@ -23,7 +23,6 @@ from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 import attrs
-import httpx
 import trio
 
 from .._pool import Pool
@@ -32,6 +31,7 @@ from .._resilience import Hedging, RetryPolicy
 from .._update import Update
 from ._authority import Authority
 from ._errors import BalancerClosedError
+from ._flavour import httpx
 from ._metrics import AuthorityMeter
 
 __all__ = ["Balancer"]
@@ -54,6 +54,7 @@ class Balancer:
     meter: AuthorityMeter = attrs.field(factory=AuthorityMeter.disabled)
     _retry: RetryPolicy | None = attrs.field(default=None, kw_only=True)
     _hedging: Hedging | None = attrs.field(default=None, kw_only=True)
+    _wait_for_ready: bool = attrs.field(default=False, kw_only=True)
     queue: PoolQueue[httpx.Request, httpx.Response] | None = attrs.field(default=None, init=False)
     active: int = attrs.field(default=0, init=False)
     _last_active: float = attrs.field(factory=trio.current_time, init=False)
@@ -106,6 +107,7 @@ class Balancer:
                 metrics=self.meter.queue,
                 retry=self._retry,
                 hedging=self._hedging,
+                wait_for_ready=self._wait_for_ready,
             ) as queue:
                 self.queue = queue
                 self._started.set()

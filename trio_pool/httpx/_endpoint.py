@@ -1,8 +1,10 @@
 """`HttpEndpoint`: one backend address of one authority, over its own httpx transport.
 
-Each endpoint owns an ``httpx.AsyncHTTPTransport`` (so a connection pool) of its own, and
-an authority's pool makes its own endpoints, so a pooled connection only ever carries
-requests for the logical name it was opened for, with that name as its TLS server name.
+Each endpoint owns an ``httpx.AsyncHTTPTransport`` (so a connection pool) of its own,
+whose connections are all dialed to the endpoint's address (`Dialer`), and an
+authority's pool makes its own endpoints: a pooled connection only ever carries requests
+for the logical name it was opened for, with that name as its TLS server name. The
+request itself goes down unchanged, with the URL its caller wrote.
 
 Readiness tells the pool what the endpoint learned from its requests:
 
@@ -11,89 +13,52 @@ Readiness tells the pool what the endpoint learned from its requests:
   backoff and later re-creates it. The re-created endpoint proves the address reachable
   with a TCP connection before it takes requests, so a dead backend costs one connection
   attempt per backoff period, and its backoff grows;
-- a ``429`` or ``503`` response with ``Retry-After`` makes it not ready for that long
-  (at most ``max_retry_after``); the response itself goes back to the caller unchanged.
+- a ``429`` or ``503`` response with ``Retry-After`` weighs the endpoint down in its
+  pool for that long (at most ``max_retry_after``), through the call's `Lease`; it stays
+  ready, and the response goes back to the caller unchanged.
 """
 
 from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Collection, Hashable
 from typing import Any, TypeAlias
 
 import attrs
-import httpx
 import trio
 
 from .._metrics import disabled
 from .._pool import Lease, PoolMetrics
 from ._authority import Authority
+from ._connections import ConnectionPool
+from ._dial import Dialer
+from ._errors import root_cause
+from ._flavour import httpcore, httpx
 from ._metrics import AuthorityMeter, EndpointMetrics
 from ._retry_after import retry_after_delay
 from ._stream import release_when_closed
-from ._url import UrlRewriter
 
-__all__ = ["Address", "EndpointFactory", "EndpointOptions", "HttpEndpoint"]
+__all__ = [
+    "Address",
+    "EndpointFactory",
+    "EndpointOptions",
+    "FailedStatus",
+    "HttpEndpoint",
+    "wedged",
+]
 
 Address: TypeAlias = tuple[str, int]
 """An endpoint's address, as discovery yields it: ``(host, port)``."""
 
 # The statuses whose Retry-After penalises the endpoint that sent them.
 _THROTTLED = frozenset({429, 503})
-_TLS_SCHEMES = frozenset({"https", "wss"})
 
 
-def _build_request(
-    request: httpx.Request, url: httpx.URL, headers: httpx.Headers, extensions: dict[str, Any]
-) -> httpx.Request:
-    return httpx.Request(
-        request.method, url, headers=headers, stream=request.stream, extensions=extensions
-    )
-
-
-def _clone_request(
-    request: httpx.Request, url: httpx.URL, headers: httpx.Headers, extensions: dict[str, Any]
-) -> httpx.Request:
-    # Building a Request copies and re-checks its headers; the caller's request is
-    # valid already, so a copy of its attributes with three of them replaced is enough.
-    clone = httpx.Request.__new__(httpx.Request)
-    clone.__dict__.update(request.__dict__)
-    clone.url = url
-    clone.headers = headers
-    clone.extensions = extensions
-    return clone
-
-
-def _fastest_copy() -> Callable[
-    [httpx.Request, httpx.URL, httpx.Headers, dict[str, Any]], httpx.Request
-]:
-    """`_clone_request` if, when this module loads, it gives what building one gives;
-    else `_build_request` (the attributes of a Request are httpx's to change)."""
-    try:
-        original = httpx.Request(
-            "POST", "https://api.test/a?b=1", headers={"x-a": "1"}, content=b"body"
-        )
-        url = httpx.URL("https://10.0.0.1:8443/a?b=1")
-        extensions = {"sni_hostname": "api.test"}
-        built = _build_request(original, url, original.headers, extensions)
-        cloned = _clone_request(original, url, original.headers, extensions)
-        # The clone keeps a body already read (_content); the rest must match.
-        same = (
-            vars(built).keys() <= vars(cloned).keys() <= {*vars(built), "_content"}
-            and built.method == cloned.method
-            and built.url == cloned.url
-            and list(built.headers.raw) == list(cloned.headers.raw)
-            and built.extensions == cloned.extensions
-            and built.stream is cloned.stream
-            and built.read() == cloned.read()
-        )
-    except Exception:
-        return _build_request
-    return _clone_request if same else _build_request
-
-
-_copy_request = _fastest_copy()
+class FailedStatus(Exception):
+    """An answer whose status counts as a failure (``failure_statuses``: a 5xx): what
+    an endpoint's statistics show as its last call error. The caller gets the response
+    itself, never this."""
 
 
 class _Done:
@@ -110,6 +75,27 @@ class _Done:
         self._in_flight.dec()
         if self._lease is not None:
             self._lease.release()
+
+
+def _with_host(request: httpx.Request) -> httpx.Request:
+    """A copy of ``request`` with the ``Host`` header of its URL: a request built with
+    ``stream=`` has none, which HTTP/1.1 requires (httpx's own transport sends it so,
+    and fails)."""
+    headers = request.headers.copy()
+    headers["Host"] = request.url.netloc.decode("ascii")
+    return httpx.Request(
+        request.method,
+        request.url,
+        headers=headers,
+        stream=request.stream,
+        extensions=request.extensions,
+    )
+
+
+def wedged(error: BaseException) -> bool:
+    """Whether ``error`` says an HTTP/2 connection can open no more streams, which h2
+    says before it sends anything (so the request may go elsewhere, whatever it is)."""
+    return isinstance(error, httpx.LocalProtocolError) and "Max outbound streams" in str(error)
 
 
 def _check_address(address: Hashable) -> Address:
@@ -131,23 +117,6 @@ def _check_address(address: Hashable) -> Address:
     return host, port
 
 
-def _root_cause(error: BaseException) -> BaseException:
-    """The deepest error behind ``error``.
-
-    httpcore re-raises its errors ``from None`` with the original as the argument, so
-    the chain is followed through ``__cause__``, ``__context__`` and an error argument.
-    """
-    seen = {id(error)}
-    while True:
-        behind = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
-        if behind is None and error.args and isinstance(error.args[0], BaseException):
-            behind = error.args[0]
-        if behind is None or id(behind) in seen:
-            return error
-        seen.add(id(behind))
-        error = behind
-
-
 @attrs.frozen
 class EndpointOptions:
     """How every endpoint of a transport connects; set by `open_balanced_transport`."""
@@ -162,13 +131,33 @@ class EndpointOptions:
     """The longest penalty a ``Retry-After`` imposes, in seconds."""
     probe_timeout: float
     """How long the TCP probe of a re-created endpoint may take, in seconds."""
-    failure_statuses: frozenset[int] = frozenset(range(500, 600))
+    failure_statuses: Collection[int] = frozenset(range(500, 600))
     """Response statuses that count as failed calls for the endpoint's load."""
 
-    def transport(self) -> httpx.AsyncHTTPTransport:
-        return httpx.AsyncHTTPTransport(
+    def transport(self, address: Address) -> httpx.AsyncHTTPTransport:
+        """An httpx transport whose connections are all dialed to ``address``."""
+        transport = httpx.AsyncHTTPTransport(
             verify=self.ssl_context, http1=self.http1, http2=self.http2, limits=self.limits
         )
+        if not isinstance(getattr(transport, "_pool", None), httpcore.AsyncConnectionPool):
+            raise RuntimeError(
+                f"this {type(transport).__module__} keeps no httpcore connection pool in its "
+                "transport's _pool: trio_pool cannot dial endpoints through it"
+            )
+        limits = self.limits
+        # httpx's transport takes no network backend; its connection pool does. The pool
+        # it built is replaced, unused, by one that dials the endpoint and resets the
+        # HTTP/2 streams its callers abandon.
+        transport._pool = ConnectionPool(
+            ssl_context=self.ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=self.http1,
+            http2=self.http2,
+            network_backend=Dialer(*address),
+        )
+        return transport
 
 
 @attrs.define(eq=False)
@@ -176,10 +165,10 @@ class HttpEndpoint:
     """One backend address of one authority: the endpoint the transport's pools balance over.
 
     ``call(request)`` sends a request for the logical authority to this address: the
-    URL's host and port become the address's, while the ``Host`` header stays the
-    logical authority, and for HTTPS the TLS server name (SNI) and the certificate
-    check use the logical host, never the address (httpcore's ``sni_hostname``
-    extension; a request that sets its own keeps it, as with httpx's own transport).
+    request keeps its URL, ``Host`` header and extensions; its connection is dialed to
+    the address, and for HTTPS the TLS server name (SNI) and the certificate check use
+    the logical host, never the address (a request's own ``sni_hostname`` extension
+    wins, as with httpx's own transport).
 
     ``call_leased(request, lease)`` does the same and releases ``lease`` when the
     response is closed, so that a pool counts the request in flight until its body has
@@ -197,12 +186,9 @@ class HttpEndpoint:
     _probe: bool = attrs.field(default=False, kw_only=True)
     _metrics: EndpointMetrics = attrs.field(factory=EndpointMetrics.disabled, kw_only=True)
     _metered: bool = attrs.field(init=False)
-    _rewrite: UrlRewriter = attrs.field(init=False)
     _failure: Exception | None = attrs.field(default=None, init=False)
-    _penalised_until: float | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._rewrite = UrlRewriter(*self.address)
         self._metered = self._metrics.in_flight is not disabled
 
     # -- readiness ------------------------------------------------------------------------
@@ -212,20 +198,15 @@ class HttpEndpoint:
 
         Raises:
             ConnectionError: a request could not connect; the pool re-creates the endpoint.
-            trio.WouldBlock: a ``Retry-After`` penalty runs, or a probe is due.
+            trio.WouldBlock: a probe is due.
         """
         if self._failure is not None:
             raise self._failure_error()
         if self._probe:
             raise trio.WouldBlock
-        until = self._penalised_until
-        if until is not None:
-            if trio.current_time() < until:
-                raise trio.WouldBlock
-            self._penalised_until = None
 
     async def ready(self) -> None:
-        """Return once the endpoint can take a request: after its probe, after a penalty.
+        """Return once the endpoint can take a request: at once, or after its probe.
 
         Raises:
             ConnectionError: a request could not connect.
@@ -238,11 +219,6 @@ class HttpEndpoint:
             await self._probe_address()
             self._probe = False
             self._suspects.discard(self.address)
-        while (until := self._penalised_until) is not None:
-            if trio.current_time() >= until:
-                self._penalised_until = None
-                break
-            await trio.sleep_until(until)
         await trio.lowlevel.checkpoint()
 
     async def _probe_address(self) -> None:
@@ -254,8 +230,13 @@ class HttpEndpoint:
     def _failure_error(self) -> ConnectionError:
         host, port = self.address
         # httpx's message is often empty (a broken TLS stream); the root cause says more.
-        root = _root_cause(self._failure) if self._failure is not None else None
-        error = ConnectionError(f"{host}:{port}: a request could not connect: {root!r}")
+        root = root_cause(self._failure) if self._failure is not None else None
+        what = (
+            "its connection was wedged"
+            if isinstance(self._failure, httpx.LocalProtocolError)
+            else "a request could not connect"
+        )
+        error = ConnectionError(f"{host}:{port}: {what}: {root!r}")
         error.__cause__ = self._failure
         return error
 
@@ -270,7 +251,6 @@ class HttpEndpoint:
         return await self._send(request, lease)
 
     async def _send(self, request: httpx.Request, lease: Lease | None) -> httpx.Response:
-        outbound = self._outbound(request)
         metrics = self._metrics
         # Reading the clock twice a request costs more than the flag: only when counted.
         metered = self._metered
@@ -279,13 +259,23 @@ class HttpEndpoint:
             metrics.in_flight.inc()
             started = trio.current_time()
         try:
-            response = await self._transport.handle_async_request(outbound)
+            response = await self._transport.handle_async_request(
+                request if "host" in request.headers else _with_host(request)
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             metrics.in_flight.dec()
             metrics.failures.inc()
             if self._failure is None:
                 self._failure = exc
                 self._suspects.add(self.address)
+            raise
+        except httpx.LocalProtocolError as exc:
+            metrics.in_flight.dec()
+            metrics.failures.inc()
+            if self._failure is None and wedged(exc):
+                # An HTTP/2 connection whose streams leaked (see ConnectionPool): the
+                # endpoint is made anew, with fresh connections, and not probed.
+                self._failure = exc
             raise
         except Exception:
             metrics.in_flight.dec()
@@ -300,13 +290,15 @@ class HttpEndpoint:
         # sets it again when the response reaches it.
         response.request = request
         status = response.status_code
-        if status in _THROTTLED:
-            self._penalise(response.headers.get("retry-after"))
+        if status in _THROTTLED and lease is not None:
+            lease.retry_after = self._penalty(response.headers.get("retry-after"))
         if self._is_failure(response):
             metrics.failures.inc()
             if lease is not None:
                 # An error answered quickly must not make the endpoint look fast.
                 lease.failed = True
+                reason = response.reason_phrase or httpx.codes.get_reason_phrase(status)
+                lease.failure = FailedStatus(f"{status} {reason}".rstrip())
         if metered:
             release_when_closed(response, _Done(metrics.in_flight, lease))
         elif lease is not None:
@@ -314,32 +306,17 @@ class HttpEndpoint:
         return response
 
     def _is_failure(self, response: httpx.Response) -> bool:
-        # A throttling answer with a Retry-After has its own penalty (the endpoint is out
-        # until then); counting it as a failure too would keep it out far longer.
+        # A throttling answer with a Retry-After has its own penalty (the endpoint weighs
+        # less until then); counting it as a failure too would eject it for far longer.
         if response.status_code in _THROTTLED and "retry-after" in response.headers:
             return False
         return response.status_code in self._options.failure_statuses
 
-    def _outbound(self, request: httpx.Request) -> httpx.Request:
-        url = request.url
-        headers = request.headers
-        if "host" not in headers:
-            # A request built with stream= has no automatic Host header; the URL is
-            # about to lose the logical name, so put it here now.
-            headers = headers.copy()
-            headers["Host"] = url.netloc.decode("ascii")
-        extensions: dict[str, Any] = request.extensions
-        if url.scheme in _TLS_SCHEMES and "sni_hostname" not in extensions:
-            extensions = {**extensions, "sni_hostname": url.raw_host.decode("ascii")}
-        return _copy_request(request, self._rewrite(url), headers, extensions)
-
-    def _penalise(self, retry_after: str | None) -> None:
+    def _penalty(self, retry_after: str | None) -> float | None:
         delay = retry_after_delay(retry_after, time.time())
         if delay is None or delay <= 0:
-            return
-        until = trio.current_time() + min(delay, self._options.max_retry_after)
-        if self._penalised_until is None or until > self._penalised_until:
-            self._penalised_until = until
+            return None
+        return min(delay, self._options.max_retry_after)
 
     async def aclose(self) -> None:
         """Close the endpoint's connections."""
@@ -373,7 +350,7 @@ class EndpointFactory:
         checked = _check_address(address)
         return HttpEndpoint(
             checked,
-            self._options.transport(),
+            self._options.transport(checked),
             self._options,
             self._suspects,
             probe=checked in self._suspects,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import types
 from typing import Any
 
-import httpx
+from ._flavour import httpx
 
 __all__ = ["check_client_proxies"]
 

@@ -5,8 +5,13 @@ hooks. This module supplies them, after RFC 9110 and what Envoy and gRPC retry b
 default:
 
 - a request that never reached a server (``httpx.ConnectError``,
-  ``httpx.ConnectTimeout``: no connection was made, so not a byte was sent) may be
-  sent to another endpoint whatever its method;
+  ``httpx.ConnectTimeout``: no connection was made, so not a byte was sent; an HTTP/2
+  connection that can open no more streams, ``LocalProtocolError: Max outbound
+  streams``) may be sent to another endpoint whatever its method;
+- an idempotent request whose connection was lost before any byte of the answer came
+  (``httpx.RemoteProtocolError``: "Server disconnected without sending a response", a
+  kept-alive connection the server had closed, or a server that died: Envoy's
+  ``reset``) may be sent to another endpoint;
 - a ``429``, ``502``, ``503`` or ``504`` answer is retried only for an idempotent method
   (RFC 9110, section 9.2.2: ``GET``, ``HEAD``, ``OPTIONS``, ``PUT``, ``DELETE``,
   ``TRACE``), whose repetition means what one request means;
@@ -18,6 +23,13 @@ default:
   a file) is never replayed, whatever the policy says, since what it yielded is gone;
 - a hedge sends a request twice *at once*, so only an idempotent request with a body
   in memory is hedged; any other is sent once.
+
+Retries go to an endpoint the request has not tried (``distinct_endpoints``): a retry
+that could only go back to the same endpoint is not sent, and the caller gets what that
+endpoint said. So in front of one endpoint the transport sends a request as often as
+httpx's own would, once, and a client with retries of its own (the openai SDK, say)
+sees every answer; in front of several, a request that one endpoint refused or failed
+gets another.
 
 The transport enforces the body and hedging rules on any policy it is given
 (`guard_retry`, `guard_hedging`): they are what makes sending a request again correct,
@@ -32,10 +44,11 @@ from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any
 
 import attrs
-import httpx
 
 from .._backoff import Backoff
 from .._resilience import Hedging, RetryBudget, RetryPolicy
+from ._endpoint import wedged
+from ._flavour import httpx
 from ._retry_after import retry_after_delay
 
 __all__ = [
@@ -59,6 +72,8 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 gateway or an overloaded server gives before doing the work."""
 
 _CONNECT_FAILURES = (httpx.ConnectError, httpx.ConnectTimeout)
+# httpcore's words for a connection closed before any byte of the answer (h11).
+_NO_RESPONSE = "without sending a response"
 
 
 def _statuses(value: Collection[int]) -> frozenset[int]:
@@ -91,12 +106,23 @@ class HttpRetryOn:
         if isinstance(outcome, httpx.Response):
             if outcome.status_code not in self.statuses:
                 return False
-            try:
-                method = outcome.request.method
-            except RuntimeError:  # a response without its request: nothing is known
-                return False
-            return method in self.methods
-        return isinstance(outcome, _CONNECT_FAILURES)
+            return _method(outcome) in self.methods
+        if isinstance(outcome, httpx.RemoteProtocolError):
+            # Lost before the answer began: the server may have acted only if the
+            # method is not idempotent.
+            return _NO_RESPONSE in str(outcome) and _method(outcome) in self.methods
+        # A connection wedged by leaked HTTP/2 streams refuses before sending anything.
+        return isinstance(outcome, _CONNECT_FAILURES) or (
+            isinstance(outcome, BaseException) and wedged(outcome)
+        )
+
+
+def _method(outcome: httpx.Response | httpx.RequestError) -> str | None:
+    """The method of the request an outcome answers, if it is known."""
+    try:
+        return outcome.request.method
+    except RuntimeError:  # a response or an error without its request: nothing is known
+        return None
 
 
 def retry_after(outcome: object) -> float | None:
@@ -116,16 +142,21 @@ def http_retry(
     statuses: Collection[int] = RETRY_STATUSES,
     methods: Collection[str] = IDEMPOTENT_METHODS,
     rng: random.Random | None = None,
+    distinct_endpoints: bool = True,
 ) -> RetryPolicy:
     """A `trio_pool.RetryPolicy` with HTTP's rules, for `open_balanced_transport`.
 
     Retries a connect failure (``httpx.ConnectError``, ``httpx.ConnectTimeout``: the
-    request never reached a server) on another endpoint whatever the method, and an
-    answer whose status is in ``statuses`` (429, 502, 503, 504) when the method is in
-    ``methods`` (the idempotent ones); waits what a ``Retry-After`` asks, if longer
-    than the backoff. Nothing else is retried: not another error (a read timeout, a
-    connection lost mid-answer: the server may have acted), not a 500. ``HTTP_RETRY``
-    is ``http_retry()``, the transport's default.
+    request never reached a server) on another endpoint whatever the method; and, when
+    the method is in ``methods`` (the idempotent ones), an answer whose status is in
+    ``statuses`` (429, 502, 503, 504) or a connection lost before the answer began
+    (``httpx.RemoteProtocolError``, "without sending a response"). Waits what a
+    ``Retry-After`` asks, if longer than the backoff. Nothing else is retried: not
+    another error (a read timeout, a connection lost mid-answer: the server may have
+    acted), not a 500. Each retry goes to an endpoint the request has not tried, or is
+    not sent (``distinct_endpoints``): in front of one endpoint, a request is sent once,
+    as httpx's own transport sends it. ``HTTP_RETRY`` is ``http_retry()``, the
+    transport's default.
 
     The transport adds what makes a retry correct: a body that cannot be sent again
     (a stream already read) is never replayed, and a ``Retry-After`` longer than its
@@ -143,6 +174,9 @@ def http_retry(
         methods: the methods whose answers in ``statuses`` are retried; add ``"POST"``
             only where your server makes POST idempotent (an idempotency key, say).
         rng: a ``random.Random`` for the backoff's jitter (reproducible runs).
+        distinct_endpoints: ``True``: a retry goes only to an endpoint the request has
+            not tried; ``False``: it may go back to one (with one endpoint, a request
+            is then sent up to ``attempts`` times).
 
     Raises:
         TypeError, ValueError: a bad argument.
@@ -154,14 +188,16 @@ def http_retry(
         retry_on=HttpRetryOn(_statuses(statuses), _methods(methods)),
         retry_after=retry_after,
         rng=rng,
+        distinct_endpoints=distinct_endpoints,
     )
 
 
 HTTP_RETRY = http_retry()
 """The transport's default retry policy, ``http_retry()``: connect failures for any
-method, 429/502/503/504 for idempotent ones, three attempts in all, within a
-``RetryBudget()`` of each authority's own. The policy is configuration only (the
-balances live in each authority's queue), so sharing it is safe."""
+method, 429/502/503/504 and connections lost before the answer for idempotent ones,
+three attempts in all, each on an endpoint not tried yet, within a ``RetryBudget()`` of
+each authority's own. The policy is configuration only (the balances live in each
+authority's queue), so sharing it is safe."""
 
 
 # -- bodies -------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import attrs
-import httpx
+
+from ._flavour import httpx
 
 __all__ = ["ReleasingStream", "release_when_closed"]
 

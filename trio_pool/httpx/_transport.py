@@ -11,7 +11,6 @@ from types import TracebackType
 from typing import Any, SupportsIndex, TypeAlias, overload
 
 import attrs
-import httpx
 import trio
 
 from .._errors import PoolError
@@ -34,6 +33,7 @@ from ._balancer import Balancer
 from ._discovery import WatchedDiscovery
 from ._endpoint import Address, EndpointFactory, EndpointOptions
 from ._errors import BalancerClosedError, map_pool_error
+from ._flavour import httpx
 from ._metrics import TransportMeter, TransportMetricFamilies, TransportMetrics
 from ._proxy import check_client_proxies
 from ._retry import HTTP_RETRY, guard_hedging, guard_retry, http_retry, track_body
@@ -188,6 +188,7 @@ class BalancedTransport(httpx.AsyncBaseTransport):
     _capacity: int
     _failfast_timeout: float
     _idle_timeout: float
+    _wait_for_ready: bool
     # Both guarded already (guard_retry, guard_hedging): HTTP's rules on top.
     _retry: RetryPolicy | None
     _hedging: Hedging | None
@@ -251,7 +252,8 @@ class BalancedTransport(httpx.AsyncBaseTransport):
         try:
             response = await queue.call(sent, dispatch_timeout=pool_timeout)
         except PoolError as exc:
-            raise map_pool_error(exc, balancer.authority.origin, request) from exc
+            mapped = map_pool_error(exc, balancer.authority.origin, request)
+            raise mapped from mapped.__cause__
         if sent is not request:
             response.request = request  # the caller's, not the copy that went out
         return response
@@ -307,6 +309,7 @@ class BalancedTransport(httpx.AsyncBaseTransport):
             meter,
             retry=self._retry,
             hedging=self._hedging,
+            wait_for_ready=self._wait_for_ready,
         )
         if one_shot:
             self._one_shot_streams[id(source)] = (source, balancer)
@@ -427,6 +430,7 @@ def open_balanced_transport(
     http2: bool = False,
     limits: httpx.Limits = DEFAULT_LIMITS,
     failfast_timeout: float = 3.0,
+    wait_for_ready: bool = False,
     idle_timeout: float = 300.0,
     capacity: int = 100,
     retry: RetryPolicy | None = HTTP_RETRY,
@@ -582,6 +586,8 @@ def open_balanced_transport(
         failure_statuses=failure_statuses,
     )
     failfast_timeout = check_seconds("failfast_timeout", failfast_timeout, infinite=True)
+    if not isinstance(wait_for_ready, bool):
+        raise TypeError(f"wait_for_ready must be a bool, got {wait_for_ready!r}")
     idle_timeout = check_seconds("idle_timeout", idle_timeout, infinite=True)
     for name, count in (("capacity", capacity), ("connect_retries", connect_retries)):
         if name == "connect_retries" and count is None:
@@ -614,6 +620,7 @@ def open_balanced_transport(
                     capacity,
                     failfast_timeout,
                     idle_timeout,
+                    wait_for_ready,
                     retry,
                     hedging,
                     meter,

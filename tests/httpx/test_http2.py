@@ -1,0 +1,179 @@
+"""HTTP/2 through the balanced transport: requests cancelled on purpose (a hedge that loses
+its race) or by their caller, and responses closed unread, never wedge a connection.
+
+httpcore forgets such a stream without resetting it, and after the server's
+``MAX_CONCURRENT_STREAMS`` of them the connection refuses every request
+(``LocalProtocolError: Max outbound streams``). These servers announce 10 streams, so a
+dozen losses would wedge a connection; each test loses more. Real sockets over TLS, a
+real clock.
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trustme
+
+from trio_pool import Hedging, Remove, Reset, RoundRobinPool, Update
+from trio_pool.httpx import open_balanced_transport
+from trio_pool.httpx._connections import resets_streams
+
+from ..support.http_servers import Backend, open_backends, write_certificate
+
+STREAMS = 10
+LOSSES = 3 * STREAMS
+
+pytestmark = pytest.mark.skipif(not resets_streams(), reason="this httpcore has no hook")
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def trusting(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(context)
+    return context
+
+
+@pytest.fixture
+def certificate(ca: trustme.CA, tmp_path: Path) -> Path:
+    return write_certificate(ca, tmp_path, "api.test")
+
+
+async def discovery(
+    updates: trio.MemoryReceiveChannel[Update],
+) -> AsyncIterator[Update]:
+    async for update in updates:
+        yield update
+
+
+def connections(backend: Backend) -> int:
+    """The connections a backend was reached on."""
+    return len({seen.client for seen in backend.seen})
+
+
+async def test_cancelled_requests_leave_no_stream_open(
+    certificate: Path, trusting: ssl.SSLContext
+) -> None:
+    server = Backend("a")
+    async with (
+        open_backends(server, certificate=certificate, max_streams=STREAMS),
+        open_balanced_transport(
+            {"api.test:443": _static([server.address])}, verify=trusting, http2=True
+        ) as transport,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        for _ in range(LOSSES):
+            with trio.move_on_after(0.05):
+                await client.get("https://api.test/?delay=5")
+        # Concurrent requests, more than the stream limit: each waits for a stream of the
+        # one connection, none fails.
+        async with trio.open_nursery() as nursery:
+            for _ in range(2 * STREAMS):
+                nursery.start_soon(_expect_ok, client, "https://api.test/")
+        assert connections(server) == 1, "the same connection, never wedged"
+        assert server.seen[-1].http_version == "2"
+
+
+async def test_responses_closed_unread_give_their_window_back(
+    certificate: Path, trusting: ssl.SSLContext
+) -> None:
+    server = Backend("a")
+    async with (
+        open_backends(server, certificate=certificate, max_streams=STREAMS),
+        open_balanced_transport(
+            {"api.test:443": _static([server.address])}, verify=trusting, http2=True
+        ) as transport,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        for _ in range(LOSSES):
+            async with client.stream("GET", "https://api.test/?size=1000000") as response:
+                assert response.status_code == 200
+                # Left unread: closed with most of its body on its way.
+        with trio.fail_after(5):
+            response = await client.get("https://api.test/?size=1000000")
+        assert len(response.content) == 1_000_000
+        assert connections(server) == 1
+
+
+async def test_hedges_that_lose_do_not_wedge_the_slow_endpoint(
+    certificate: Path, trusting: ssl.SSLContext
+) -> None:
+    slow, fast = Backend("slow", latency=2.0), Backend("fast")
+    send, receive = trio.open_memory_channel[Update](math.inf)
+    async with open_backends(slow, fast, certificate=certificate, max_streams=STREAMS):
+        send.send_nowait(Reset([(slow.address, None), (fast.address, None)]))
+        async with (
+            open_balanced_transport(
+                {"api.test:443": discovery(receive)},
+                verify=trusting,
+                http2=True,
+                hedging=Hedging(delay=0.05, max_attempts=2),
+                # Load-blind: half the first copies go to the slow endpoint.
+                new_pool=RoundRobinPool,
+            ) as transport,
+            httpx.AsyncClient(transport=transport) as client,
+        ):
+            async with trio.open_nursery() as nursery:
+                for _ in range(3 * LOSSES):
+                    nursery.start_soon(_expect_ok, client, "https://api.test/")
+                    await trio.sleep(0.01)
+            lost = slow.requests
+            assert lost > STREAMS, f"hedges won over the slow endpoint {lost} times"
+            send.send_nowait(Remove([fast.address]))
+            await trio.sleep(0.05)
+            with trio.fail_after(10):
+                response = await client.get("https://api.test/")
+            assert response.text == "slow", "the slow endpoint still answers"
+            assert connections(slow) == 1
+
+
+async def test_a_wedged_connection_fails_its_endpoint_which_is_made_anew(
+    monkeypatch: pytest.MonkeyPatch, certificate: Path, trusting: ssl.SSLContext
+) -> None:
+    # Without the reset (an httpcore without the hook), the guard: the request that
+    # finds the connection wedged goes to another endpoint, and the endpoint is made
+    # anew with fresh connections.
+    from trio_pool.httpx import _connections  # noqa: PLC0415
+
+    monkeypatch.setattr(_connections, "_HTTP2", None)
+    a, b = Backend("a"), Backend("b")
+    async with (
+        open_backends(a, b, certificate=certificate, max_streams=STREAMS),
+        open_balanced_transport(
+            {"api.test:443": _static([a.address, b.address])}, verify=trusting, http2=True
+        ) as transport,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        for _ in range(LOSSES):
+            with trio.move_on_after(0.05):
+                await client.get("https://api.test/?delay=5")
+        for _ in range(2 * STREAMS):
+            await _expect_ok(client, "https://api.test/")
+        endpoints = transport.statistics().authorities["api.test:443"].endpoints
+        assert all(e.state.value in ("ready", "backing off") for e in endpoints), endpoints
+        assert connections(a) + connections(b) > 2, "wedged connections were replaced"
+
+
+async def _expect_ok(client: httpx.AsyncClient, url: str) -> None:
+    with trio.fail_after(10):
+        response = await client.get(url)
+    assert response.status_code == 200
+
+
+def _static(addresses: list[tuple[str, int]]) -> Any:
+    async def stream() -> AsyncIterator[Update]:
+        yield Reset([(address, None) for address in addresses])
+        await trio.sleep_forever()
+
+    return stream()
