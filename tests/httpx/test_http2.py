@@ -21,7 +21,7 @@ import pytest
 import trio
 import trustme
 
-from trio_pool import Hedging, Remove, Reset, RoundRobinPool, Update
+from trio_pool import Add, Hedging, Remove, Reset, RoundRobinPool, Update
 from trio_pool.httpx import open_balanced_transport
 from trio_pool.httpx._connections import resets_streams
 
@@ -148,21 +148,31 @@ async def test_a_wedged_connection_fails_its_endpoint_which_is_made_anew(
 
     monkeypatch.setattr(_connections, "_HTTP2", None)
     a, b = Backend("a"), Backend("b")
-    async with (
-        open_backends(a, b, certificate=certificate, max_streams=STREAMS),
-        open_balanced_transport(
-            {"api.test:443": _static([a.address, b.address])}, verify=trusting, http2=True
-        ) as transport,
-        httpx.AsyncClient(transport=transport) as client,
-    ):
-        for _ in range(LOSSES):
-            with trio.move_on_after(0.05):
-                await client.get("https://api.test/?delay=5")
-        for _ in range(2 * STREAMS):
-            await _expect_ok(client, "https://api.test/")
-        endpoints = transport.statistics().authorities["api.test:443"].endpoints
-        assert all(e.state.value in ("ready", "backing off") for e in endpoints), endpoints
-        assert connections(a) + connections(b) > 2, "wedged connections were replaced"
+    send, receive = trio.open_memory_channel[Update](math.inf)
+    async with open_backends(a, b, certificate=certificate, max_streams=STREAMS):
+        send.send_nowait(Reset([(a.address, None)]))
+        async with (
+            open_balanced_transport(
+                {"api.test:443": discovery(receive)},
+                verify=trusting,
+                http2=True,
+                new_pool=RoundRobinPool,  # takes a back as soon as it is ready
+            ) as transport,
+            httpx.AsyncClient(transport=transport) as client,
+        ):
+            for _ in range(STREAMS):  # a's one connection is wedged now
+                with trio.move_on_after(0.05):
+                    await client.get("https://api.test/?delay=5")
+            send.send_nowait(Add([(b.address, None)]))
+            await trio.sleep(0.05)
+            for _ in range(2 * STREAMS):
+                await _expect_ok(client, "https://api.test/")
+            await trio.sleep(1.0)  # a's backoff: it is made anew
+            answered = {(await client.get("https://api.test/")).text for _ in range(20)}
+            assert answered == {"a", "b"}, "a is back, on a fresh connection"
+            assert connections(a) == 2
+            endpoints = transport.statistics().authorities["api.test:443"].endpoints
+            assert [e.failures for e in endpoints] == [0, 0]
 
 
 async def _expect_ok(client: httpx.AsyncClient, url: str) -> None:
