@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -33,3 +37,41 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Genera
     line = skip_summary(reasons)
     if line is not None:
         terminalreporter.write_line(line, yellow=True, bold=True)
+
+
+# -- tests/httpx2: the transport's tests again, over httpx2 -----------------------------------
+
+_FLAVOURED = Path(__file__).parent / "httpx2"
+
+
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Collect ``tests/httpx2`` as the test modules of ``tests/httpx``, each imported
+    anew as a module of ``tests.httpx2`` (see its ``__init__``)."""
+    if path == _FLAVOURED:
+        return FlavouredTests.from_parent(parent, path=path)
+    return None
+
+
+class FlavouredTests(pytest.Directory):
+    """``tests/httpx2``: a module for each test file of the package it runs again."""
+
+    def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
+        package = importlib.import_module("tests.httpx2")
+        shared = Path(package.__path__[-1])
+        for source in sorted(shared.glob("test_*.py")):
+            yield FlavouredModule.from_parent(
+                self,
+                path=source,
+                name=source.name,
+                nodeid=f"tests/httpx2/{source.name}",
+            )
+
+
+class FlavouredModule(pytest.Module):
+    """A test file of ``tests/httpx``, imported as a module of ``tests.httpx2``."""
+
+    def _getobj(self) -> ModuleType:
+        return importlib.import_module(f"tests.httpx2.{self.path.stem}")
+
+    def _importtestmodule(self) -> Any:  # pytest's name for the same, in some versions
+        return self._getobj()

@@ -6,15 +6,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import httpx
 import trio
 import trio.testing
 from prometheus_client import CollectorRegistry
 
-from trio_pool.httpx import TransportMetricFamilies, open_balanced_transport
-
 from ..support.http_servers import Backend, open_backends
-from ..support.httpx_helpers import Resolver
+from ._flavour import TransportMetricFamilies, httpx, open_balanced_transport
+from ._helpers import Resolver
 
 PAGE = Path(__file__).parents[2] / "docs" / "httpx.md"
 

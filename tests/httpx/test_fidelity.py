@@ -8,25 +8,25 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 import trio
 import trio.testing
 
 import trio_pool
 from trio_pool import PendingRequests, Reset, Update
-from trio_pool.httpx import (
+
+from ..support.http_servers import Backend, open_backends
+from ._flavour import (
     Authority,
     BalancerConnectError,
     BalancerError,
     BalancerFailFastError,
     BalancerPoolTimeout,
     NewEndpoint,
+    httpx,
     open_balanced_transport,
 )
-
-from ..support.http_servers import Backend, open_backends
-from ..support.httpx_helpers import Pools, Resolver, static
+from ._helpers import Pools, Resolver, static
 
 
 def dead_address() -> tuple[str, int]:

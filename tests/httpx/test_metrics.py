@@ -8,21 +8,21 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 import trio
 import trio.testing
 from prometheus_client import CollectorRegistry, generate_latest
 
 from trio_pool import Add, PendingRequests, Remove, Reset, Update
-from trio_pool.httpx import (
-    TransportMetricFamilies,
-    TransportMetrics,
-    open_balanced_transport,
-)
 
 from ..support.http_servers import Backend, open_backends
-from ..support.httpx_helpers import Pools, Resolver
+from ._flavour import (
+    TransportMetricFamilies,
+    TransportMetrics,
+    httpx,
+    open_balanced_transport,
+)
+from ._helpers import Pools, Resolver
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:

@@ -13,16 +13,15 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-import httpx
 import pytest
 import respx
 import trio
 
 from trio_pool import EndpointState
-from trio_pool.httpx import Authority, BalancedTransport, open_balanced_transport
 
 from ..support.http_servers import Backend, open_backends
-from ..support.httpx_helpers import static
+from ._flavour import NAME, Authority, BalancedTransport, httpx, open_balanced_transport
+from ._helpers import static
 
 TRANSPORTS = ["httpx", "balanced"]
 via = pytest.mark.parametrize("kind", TRANSPORTS)
@@ -221,6 +220,8 @@ async def test_a_connect_timeout_is_a_connect_timeout_within_the_connect_timeout
 
 @via
 async def test_respx_routes_written_for_the_request_url_match(kind: str) -> None:
+    if NAME != "httpx":
+        pytest.skip("respx mocks httpx and httpcore, not httpx2")
     # The balanced transport dials 127.0.0.1:9 underneath; respx, at httpcore's level,
     # sees the URL the caller wrote.
     nowhere = lambda authority: static([("127.0.0.1", 9)])  # noqa: E731

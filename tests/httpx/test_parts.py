@@ -4,19 +4,21 @@ the releasing stream, and an endpoint's readiness as its requests teach it."""
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
-import httpx
 import pytest
 import trio
 import trio.testing
 
 import trio_pool
-from trio_pool import Lease
-from trio_pool.httpx import (
+from trio_pool import Add, DoesNotExist, Lease, Remove, Reset
+
+from ._flavour import (
     Authority,
     BalancerClosedError,
     BalancerError,
@@ -24,11 +26,13 @@ from trio_pool.httpx import (
     BalancerPoolTimeout,
     HttpEndpoint,
     UnknownAuthorityError,
+    _endpoint,
+    _errors,
+    _retry_after,
+    _stream,
+    balanced,
+    httpx,
 )
-from trio_pool.httpx._endpoint import EndpointFactory, EndpointOptions
-from trio_pool.httpx._errors import map_pool_error
-from trio_pool.httpx._retry_after import retry_after_delay
-from trio_pool.httpx._stream import ReleasingStream
 
 # -- authority ------------------------------------------------------------------------------
 
@@ -104,17 +108,17 @@ def test_a_url_without_an_authority_is_an_unsupported_protocol(url: str, message
 
 def test_retry_after_reads_seconds_and_dates() -> None:
     now = 1_700_000_000.0
-    assert retry_after_delay("120", now) == 120.0
-    assert retry_after_delay(" 0 ", now) == 0.0
+    assert _retry_after.retry_after_delay("120", now) == 120.0
+    assert _retry_after.retry_after_delay(" 0 ", now) == 0.0
     date = email.utils.formatdate(now + 90, usegmt=True)
-    assert retry_after_delay(date, now) == 90.0
+    assert _retry_after.retry_after_delay(date, now) == 90.0
     past = email.utils.formatdate(now - 90, usegmt=True)
-    assert retry_after_delay(past, now) == 0.0
+    assert _retry_after.retry_after_delay(past, now) == 0.0
 
 
 @pytest.mark.parametrize("value", [None, "", "-5", "1.5", "soon", "Wed, 99 Foo 2015", "٣"])
 def test_retry_after_ignores_what_it_cannot_read(value: str | None) -> None:
-    assert retry_after_delay(value, 1_700_000_000.0) is None
+    assert _retry_after.retry_after_delay(value, 1_700_000_000.0) is None
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -164,7 +168,7 @@ def test_pool_errors_map_to_httpx_errors_that_name_the_authority(
     words: str,
 ) -> None:
     request = httpx.Request("GET", "https://api.test/")
-    error = map_pool_error(original, ORIGIN, request)
+    error = _errors.map_pool_error(original, ORIGIN, request)
     assert type(error) is mapped
     assert isinstance(error, httpx_class)
     assert isinstance(error, trio_pool.PoolError)
@@ -197,7 +201,7 @@ class Chunks(httpx.AsyncByteStream):
 
 async def test_a_releasing_stream_passes_chunks_and_releases_once() -> None:
     inner, released = Chunks(), []
-    stream = ReleasingStream(inner, lambda: released.append(1))
+    stream = _stream.ReleasingStream(inner, lambda: released.append(1))
     assert [chunk async for chunk in stream] == [b"a", b"b"]
     await stream.aclose()
     await stream.aclose()
@@ -207,7 +211,7 @@ async def test_a_releasing_stream_passes_chunks_and_releases_once() -> None:
 
 async def test_a_releasing_stream_releases_even_if_closing_fails() -> None:
     released: list[int] = []
-    stream = ReleasingStream(Chunks(fail_close=True), lambda: released.append(1))
+    stream = _stream.ReleasingStream(Chunks(fail_close=True), lambda: released.append(1))
     with pytest.raises(httpx.ReadError):
         await stream.aclose()
     assert released == [1]
@@ -215,7 +219,7 @@ async def test_a_releasing_stream_releases_even_if_closing_fails() -> None:
 
 # -- an endpoint ----------------------------------------------------------------------------
 
-OPTIONS = EndpointOptions(
+OPTIONS = _endpoint.EndpointOptions(
     ssl_context=httpx.create_ssl_context(verify=False),
     http1=True,
     http2=False,
@@ -306,7 +310,7 @@ async def test_a_connect_error_fails_the_endpoint_and_its_successor_probes() -> 
         await listener.bind(("127.0.0.1", 0))
         listener.listen()
         live = listener.getsockname()
-        factory = EndpointFactory(OPTIONS)
+        factory = _endpoint.EndpointFactory(OPTIONS)
         first = factory(live, None)
         factory._suspects.add(live)
         successor = factory(live, None)
@@ -327,6 +331,56 @@ async def test_a_connect_error_fails_the_endpoint_and_its_successor_probes() -> 
         await factory(dead, None).ready()
 
 
+def test_the_factory_forgets_the_refused_addresses_discovery_removes() -> None:
+    factory = _endpoint.EndpointFactory(OPTIONS)
+    a, b, c = ("10.0.0.1", 80), ("10.0.0.2", 80), ("10.0.0.3", 80)
+    factory._suspects.update({a, b, c})
+    factory.updated(Add([(a, None)]))
+    assert factory._suspects == {a, b, c}
+    factory.updated(Remove([a, ("10.0.0.9", 80)]))
+    assert factory._suspects == {b, c}
+    factory.updated(Reset([(b, None), (a, None)]))
+    assert factory._suspects == {b}
+    factory.updated(DoesNotExist())
+    assert factory._suspects == set()
+
+
+async def test_refused_addresses_that_discovery_removes_are_not_remembered() -> None:
+    # Pods rescheduled at fresh addresses, each refused once, then removed: the
+    # transport's memory of them does not grow with every address ever seen.
+    factories: list[Any] = []
+
+    def new_pool(new_endpoint: Any) -> Any:
+        factories.append(new_endpoint)
+        return trio_pool.P2CPool(new_endpoint, metrics=new_endpoint.pool_metrics)
+
+    send, receive = trio.open_memory_channel[trio_pool.Update](math.inf)
+
+    async def discovery() -> AsyncIterator[trio_pool.Update]:
+        async for update in receive:
+            yield update
+
+    async with (
+        balanced.open_balanced_transport(
+            {"api.test:80": discovery()}, new_pool=new_pool
+        ) as transport,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        for _ in range(50):
+            with socket.socket() as closed:
+                closed.bind(("127.0.0.1", 0))
+                address = closed.getsockname()
+            send.send_nowait(Reset([(address, None)]))
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(httpx.ConnectError):
+                await client.get("http://api.test/")
+        (factory,) = factories
+        assert len(factory._suspects) <= 1, "only the address discovery still holds"
+        send.send_nowait(DoesNotExist())
+        await trio.testing.wait_all_tasks_blocked()
+        assert factory._suspects == set()
+
+
 async def test_a_leased_call_releases_when_its_response_closes() -> None:
     endpoint, _ = endpoint_over(lambda request: httpx.Response(200, stream=Chunks()))
     lease = Lease()
@@ -341,13 +395,13 @@ async def test_a_leased_call_releases_when_its_response_closes() -> None:
 )
 def test_an_address_must_be_host_and_port(address: Any) -> None:
     with pytest.raises(TypeError, match=r"\(host: str, port: int\)"):
-        EndpointFactory(OPTIONS)(address, None)
+        _endpoint.EndpointFactory(OPTIONS)(address, None)
 
 
 @pytest.mark.parametrize("address", [("", 80), ("10.0.0.1", 0), ("10.0.0.1", 65536)])
 def test_an_address_needs_a_host_and_a_valid_port(address: Any) -> None:
     with pytest.raises(ValueError, match="1-65535"):
-        EndpointFactory(OPTIONS)(address, None)
+        _endpoint.EndpointFactory(OPTIONS)(address, None)
 
 
 async def test_a_response_closed_as_it_is_made_releases_at_once() -> None:

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
-import httpx
 import pytest
 import trio
 import trio.testing
@@ -20,25 +19,20 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from trio_pool import Backoff, Hedging, PendingRequests, RetryBudget, RetryPolicy
-from trio_pool.httpx import (
+
+from ..support.http_servers import Backend, open_backends
+from ._flavour import (
     HTTP_RETRY,
     IDEMPOTENT_METHODS,
     RETRY_STATUSES,
     BalancedTransport,
     TransportMetricFamilies,
+    _retry,
     http_retry,
+    httpx,
     open_balanced_transport,
 )
-from trio_pool.httpx._retry import (
-    ReadOnceStream,
-    may_hedge,
-    replayable_body,
-    retry_after,
-    track_body,
-)
-
-from ..support.http_servers import Backend, open_backends
-from ..support.httpx_helpers import Pools, Resolver
+from ._helpers import Pools, Resolver
 
 AT_ONCE = Backoff(initial=0, maximum=0)
 METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE", "POST", "PATCH", "CONNECT"]
@@ -153,14 +147,14 @@ def test_http_retry_checks_its_arguments(
 
 
 def test_retry_after_reads_seconds_and_dates() -> None:
-    assert retry_after(response_to("GET", 503, **{"retry-after": "7"})) == 7.0
+    assert _retry.retry_after(response_to("GET", 503, **{"retry-after": "7"})) == 7.0
     in_30_s = email.utils.formatdate(time.time() + 30, usegmt=True)
-    asked = retry_after(response_to("GET", 503, **{"retry-after": in_30_s}))
+    asked = _retry.retry_after(response_to("GET", 503, **{"retry-after": in_30_s}))
     assert asked is not None
     assert 28 <= asked <= 30, "an HTTP date, against the wall clock, to the second"
-    assert retry_after(response_to("GET", 503, **{"retry-after": "soon"})) is None
-    assert retry_after(response_to("GET", 503)) is None
-    assert retry_after(httpx.ConnectError("refused")) is None
+    assert _retry.retry_after(response_to("GET", 503, **{"retry-after": "soon"})) is None
+    assert _retry.retry_after(response_to("GET", 503)) is None
+    assert _retry.retry_after(httpx.ConnectError("refused")) is None
 
 
 async def test_bodies_in_memory_replay_and_streams_only_until_read() -> None:
@@ -170,31 +164,31 @@ async def test_bodies_in_memory_replay_and_streams_only_until_read() -> None:
         httpx.Request("POST", "http://api.test/", json={"a": 1}),
         httpx.Request("POST", "http://api.test/", data={"a": "1"}),
     ):
-        assert track_body(built) is built, "a body in memory needs no tracking"
-        assert replayable_body(built)
+        assert _retry.track_body(built) is built, "a body in memory needs no tracking"
+        assert _retry.replayable_body(built)
     streamed = httpx.Request("PUT", "http://api.test/", content=stream_of(b"a", b"b"))
-    assert not replayable_body(streamed), "an untracked stream is not known to be unread"
-    tracked = track_body(streamed)
+    assert not _retry.replayable_body(streamed), "an untracked stream is not known to be unread"
+    tracked = _retry.track_body(streamed)
     assert tracked is not streamed, "a copy: the caller's request is untouched"
-    assert isinstance(tracked.stream, ReadOnceStream)
+    assert isinstance(tracked.stream, _retry.ReadOnceStream)
     assert streamed.stream is not tracked.stream
     assert (tracked.method, tracked.url, tracked.headers) == (
         streamed.method,
         streamed.url,
         streamed.headers,
     )
-    assert track_body(tracked) is tracked
-    assert replayable_body(tracked), "not read yet"
+    assert _retry.track_body(tracked) is tracked
+    assert _retry.replayable_body(tracked), "not read yet"
     assert [chunk async for chunk in tracked.stream] == [b"a", b"b"]
-    assert not replayable_body(tracked), "read: what it yielded is gone"
+    assert not _retry.replayable_body(tracked), "read: what it yielded is gone"
 
 
 def test_only_idempotent_requests_with_a_body_in_memory_are_hedged() -> None:
     for method in METHODS:
         request = httpx.Request(method, "http://api.test/", content=b"x")
-        assert may_hedge(request) is (method in IDEMPOTENT_METHODS)
+        assert _retry.may_hedge(request) is (method in IDEMPOTENT_METHODS)
     streamed = httpx.Request("PUT", "http://api.test/", content=stream_of(b"a"))
-    assert not may_hedge(track_body(streamed)), "a stream cannot feed two requests"
+    assert not _retry.may_hedge(_retry.track_body(streamed)), "a stream cannot feed two requests"
 
 
 def test_the_transport_checks_its_policies() -> None:

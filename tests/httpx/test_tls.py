@@ -5,14 +5,12 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-import httpx
 import pytest
 import trustme
 
-from trio_pool.httpx import Authority, open_balanced_transport
-
 from ..support.http_servers import Backend, open_backends, write_certificate
-from ..support.httpx_helpers import Resolver
+from ._flavour import Authority, httpx, open_balanced_transport
+from ._helpers import Resolver
 
 
 @pytest.fixture(scope="module")

@@ -8,24 +8,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
 import trio
 import trio.testing
 
 import trio_pool
 from trio_pool import DoesNotExist, PendingRequests, Reset, Update
-from trio_pool.httpx import (
+
+from ..support.http_servers import Backend, open_backends
+from ._flavour import (
     Authority,
     BalancedTransport,
     BalancerClosedError,
     BalancerFailFastError,
     UnknownAuthorityError,
+    httpx,
     open_balanced_transport,
 )
-
-from ..support.http_servers import Backend, open_backends
-from ..support.httpx_helpers import Pools, Resolver, static
+from ._helpers import Pools, Resolver, static
 
 
 @asynccontextmanager

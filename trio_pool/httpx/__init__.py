@@ -6,21 +6,12 @@
         async with httpx.AsyncClient(transport=transport) as client:
             response = await client.get("https://api.test/users")
 
-Needs the ``httpx`` extra: ``pip install "trio-pool[httpx]"``.
+Needs the ``httpx`` extra: ``pip install "trio-pool[httpx]"``. For httpx2, the same
+transport is `trio_pool.httpx2`.
 """
 
-try:
-    import httpx as _httpx
-except ModuleNotFoundError as _missing:  # say which extra brings it
-    if _missing.name != "httpx":
-        raise
-    raise ModuleNotFoundError(
-        "trio_pool.httpx needs httpx, from the 'httpx' extra: pip install 'trio-pool[httpx]'",
-        name="httpx",
-    ) from _missing
-else:
-    del _httpx
-
+# The library first: its absence is said in words (see _flavour).
+from . import _flavour  # noqa: F401  # isort: skip
 from ._authority import Authority as Authority
 from ._authority import Resolve as Resolve
 from ._endpoint import Address as Address

@@ -1,9 +1,10 @@
 """`WatchedDiscovery`: an authority's discovery stream, seen on its way to the pool.
 
-The transport's metrics drop an endpoint's series when discovery removes its address.
-The pool says nothing when it evicts a member, so the transport watches the updates
-instead: each one is shown to ``on_update`` the moment the queue takes it, just before
-the pool applies it (nothing runs in between).
+What the transport keeps about addresses goes when discovery removes them: an
+endpoint's metric series, the mark of an address whose connection was refused. The pool
+says nothing when it evicts a member, so the transport watches the updates instead:
+each one is shown to ``on_update`` the moment the queue takes it, just before the pool
+applies it (nothing runs in between); `leaving` says which of what is kept it removes.
 
 Ownership stays as the queue sees it without the watch: a stream that is its own
 iterator (a memory receive channel) is left to its owner to close; an iterator made by
@@ -13,13 +14,31 @@ iterator (a memory receive channel) is left to its owner to close; an iterator m
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Hashable
+from typing import TypeVar
 
 import attrs
 
-from .._update import Update
+from .._update import DoesNotExist, Remove, Reset, Update
 
-__all__ = ["WatchedDiscovery"]
+__all__ = ["WatchedDiscovery", "leaving"]
+
+K = TypeVar("K", bound=Hashable)
+
+
+def leaving(update: Update, held: Collection[K], key: Callable[[Hashable], K]) -> list[K]:
+    """Of ``held`` (kept by ``key(address)``), those that ``update`` removes: absent from
+    a `Reset`, named by a `Remove`, all of them for `DoesNotExist`."""
+    if not held:
+        return []
+    if isinstance(update, Reset):
+        keep = {key(address) for address, _ in update.endpoints}
+        return [item for item in held if item not in keep]
+    if isinstance(update, Remove):
+        return [item for item in map(key, update.addresses) if item in held]
+    if isinstance(update, DoesNotExist):
+        return list(held)
+    return []
 
 
 @attrs.define(eq=False)

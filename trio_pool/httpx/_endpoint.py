@@ -30,11 +30,13 @@ import trio
 
 from .._metrics import disabled
 from .._pool import Lease, PoolMetrics
+from .._update import Update
 from ._authority import Authority
 from ._connections import ConnectionPool
 from ._dial import Dialer
+from ._discovery import leaving
 from ._errors import root_cause
-from ._flavour import httpcore, httpx
+from ._flavour import NAME, httpcore, httpx
 from ._metrics import AuthorityMeter, EndpointMetrics
 from ._retry_after import retry_after_delay
 from ._stream import release_when_closed
@@ -98,6 +100,10 @@ def wedged(error: BaseException) -> bool:
     return isinstance(error, httpx.LocalProtocolError) and "Max outbound streams" in str(error)
 
 
+def _same(address: Hashable) -> Any:
+    return address
+
+
 def _check_address(address: Hashable) -> Address:
     if (
         not isinstance(address, tuple)
@@ -107,12 +113,12 @@ def _check_address(address: Hashable) -> Address:
         or not isinstance(address[1], int)
     ):
         raise TypeError(
-            f"an httpx endpoint's address must be (host: str, port: int), got {address!r}"
+            f"an {NAME} endpoint's address must be (host: str, port: int), got {address!r}"
         )
     host, port = address
     if not host or not 0 < port < 65536:
         raise ValueError(
-            f"an httpx endpoint's address needs a host and a port in 1-65535, got {address!r}"
+            f"an {NAME} endpoint's address needs a host and a port in 1-65535, got {address!r}"
         )
     return host, port
 
@@ -338,6 +344,7 @@ class EndpointFactory:
     authority: Authority | None = None
     """The authority whose endpoints this makes."""
     _meter: AuthorityMeter = attrs.field(factory=AuthorityMeter.disabled)
+    # Addresses whose latest connection attempt failed, while discovery keeps them.
     _suspects: set[Address] = attrs.field(factory=set, init=False)
 
     @property
@@ -345,6 +352,12 @@ class EndpointFactory:
         """The pool metrics of the authority (`trio_pool.PoolMetrics`, which count
         nothing when the transport has no ``metrics``)."""
         return self._meter.pool
+
+    def updated(self, update: Update) -> None:
+        """Discovery yielded ``update``: forget the addresses it removes, so that an
+        address refused once and gone is not remembered for good."""
+        for address in leaving(update, self._suspects, _same):
+            self._suspects.discard(address)
 
     def __call__(self, address: Hashable, target: object) -> HttpEndpoint:
         checked = _check_address(address)

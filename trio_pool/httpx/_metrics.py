@@ -48,8 +48,9 @@ from .._metrics import (
 )
 from .._pool import PoolMetricFamilies, PoolMetrics
 from .._queue import QueueMetricFamilies, QueueMetrics
-from .._update import DoesNotExist, Remove, Reset, Update
+from .._update import Update
 from ._authority import Authority
+from ._discovery import leaving
 
 __all__ = [
     "ENDPOINT_LATENCY_BUCKETS",
@@ -405,18 +406,7 @@ class AuthorityMeter:
         Called before the pool applies it, with no checkpoint between; an endpoint still
         finishing a request counts on into series no longer exported.
         """
-        if not self._endpoints:
-            return
-        if isinstance(update, Reset):
-            keep = {endpoint_label(address) for address, _ in update.endpoints}
-            leaving = [label for label in self._endpoints if label not in keep]
-        elif isinstance(update, Remove):
-            leaving = [endpoint_label(address) for address in update.addresses]
-        elif isinstance(update, DoesNotExist):
-            leaving = list(self._endpoints)
-        else:
-            return
-        for label in leaving:
+        for label in leaving(update, self._endpoints, endpoint_label):
             self._forget_endpoint(label)
 
     def _forget_endpoint(self, label: str) -> None:

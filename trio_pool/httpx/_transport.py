@@ -27,13 +27,14 @@ from .._pool import (
 from .._queue import PoolQueue, PoolQueueStatistics
 from .._resilience import Hedging, RetryPolicy
 from .._runtime import require_trio
+from .._update import Update
 from .._validate import check_seconds
 from ._authority import Authority, AuthorityKey, Resolve, discovery_for, key_of
 from ._balancer import Balancer
 from ._discovery import WatchedDiscovery
 from ._endpoint import Address, EndpointFactory, EndpointOptions
 from ._errors import BalancerClosedError, map_pool_error
-from ._flavour import httpx
+from ._flavour import NAME, httpx
 from ._metrics import TransportMeter, TransportMetricFamilies, TransportMetrics
 from ._proxy import check_client_proxies
 from ._retry import HTTP_RETRY, guard_hedging, guard_retry, http_retry, track_body
@@ -294,9 +295,14 @@ class BalancedTransport(httpx.AsyncBaseTransport):
                 )
         source = discovery
         meter = self._meter.authority(authority)
-        if self._meter.enabled:
-            discovery = WatchedDiscovery(discovery, meter.updated)
-        pool = self._new_pool(EndpointFactory(self._options, authority, meter))
+        factory = EndpointFactory(self._options, authority, meter)
+        # Each update, before the pool applies it: what is kept about addresses it
+        # removes goes (the factory's marks; the meter's series, if it counts).
+        discovery = WatchedDiscovery(
+            discovery,
+            _Both(factory.updated, meter.updated) if self._meter.enabled else factory.updated,
+        )
+        pool = self._new_pool(factory)
         balancer = Balancer(
             authority,
             pool,
@@ -315,7 +321,7 @@ class BalancedTransport(httpx.AsyncBaseTransport):
             self._one_shot_streams[id(source)] = (source, balancer)
         self._balancers[authority] = balancer
         self._route_keys[balancer] = []
-        self._nursery.start_soon(balancer.run, name=f"trio_pool.httpx balancer {authority.origin}")
+        self._nursery.start_soon(balancer.run, name=f"trio_pool.{NAME} balancer {authority.origin}")
         return balancer
 
     def _forget(self, balancer: Balancer) -> None:
@@ -638,6 +644,18 @@ def open_balanced_transport(
     return _OpenBalancedTransport(opened)
 
 
+@attrs.frozen
+class _Both:
+    """Shows an update to two watchers, in order."""
+
+    first: Callable[[Update], None]
+    second: Callable[[Update], None]
+
+    def __call__(self, update: Update) -> None:
+        self.first(update)
+        self.second(update)
+
+
 def _check_resilience(
     retry: RetryPolicy | None,
     hedging: Hedging | None,
@@ -675,14 +693,16 @@ def _check_options(
     if not isinstance(verify, ssl.SSLContext | bool):
         raise TypeError(f"verify must be a bool or an ssl.SSLContext, got {verify!r}")
     if not isinstance(limits, httpx.Limits):
-        raise TypeError(f"limits must be an httpx.Limits, got {limits!r}")
+        raise TypeError(f"limits must be an {NAME}.Limits, got {limits!r}")
     if not (http1 or http2):
         raise ValueError("at least one of http1 and http2 must be enabled")
     if http2:
         try:
             import h2  # noqa: F401, PLC0415
         except ImportError:
-            raise ImportError("http2=True needs the h2 package: pip install httpx[http2]") from None
+            raise ImportError(
+                f"http2=True needs the h2 package: pip install '{NAME}[http2]'"
+            ) from None
     return EndpointOptions(
         ssl_context=httpx.create_ssl_context(verify=verify, trust_env=trust_env),
         http1=http1,

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Hashable, Iterable
 from typing import Any
 
 import attrs
-import httpx
 import trio
 
 from trio_pool import Load, P2CPool, PeakEwma, Reset, Update
-from trio_pool.httpx import Authority, NewEndpoint
+
+from ._flavour import Authority, NewEndpoint, httpx
 
 
 async def static(addresses: Iterable[Hashable]) -> AsyncIterator[Update]:
