@@ -154,6 +154,30 @@ async def test_a_request_that_cannot_be_replayed_is_not_hedged(
         assert setup.endpoints.calls() == 3
 
 
+class HookFailed(Exception):
+    pass
+
+
+def failing_hook(request: Any) -> bool:
+    raise HookFailed(f"cannot judge {request!r}")
+
+
+@pytest.mark.parametrize("retry", [None, RetryPolicy()], ids=["hedging", "with-retries"])
+async def test_a_replayable_hook_that_raises_is_the_call_s_error_alone(
+    autojump_clock: trio.testing.MockClock, retry: RetryPolicy | None
+) -> None:
+    hedging = Hedging(delay=0.01, replayable=failing_hook)
+    async with open_queue(hedging=hedging, retry=retry) as setup:
+        for handle in setup.endpoints.handles.values():
+            handle.latency = 1.0  # slower than the delay: a hedge is asked for
+        with pytest.raises(HookFailed, match="cannot judge 'x'"):
+            await setup.queue.call("x")
+        assert trio.current_time() == pytest.approx(0.01), "at once, the copy cancelled"
+        assert setup.endpoints.leaked() == []
+        assert setup.endpoints.in_flight() == 0
+        assert setup.metric("hedges_total") == 0
+
+
 async def test_an_error_does_not_win_while_another_copy_may_answer(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

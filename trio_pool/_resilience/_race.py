@@ -12,6 +12,8 @@ which returns an `Outcome` and raises nothing but cancellation.
   running and none won, the last one to end is the attempt's outcome.
 - Responses that are not the outcome (a copy that answered in the same tick as the
   winner, a loser replaced by a later one) are closed (`discard`).
+- ``may_hedge()`` raising (a hook of the caller's) ends the race: the copies are
+  cancelled and the error is the call's outcome, raised alone.
 
 A caller cancelled before the race is decided gets one ``trio.Cancelled``, not the
 nursery's group of them, and whatever response the race held is closed. A race decided
@@ -81,6 +83,7 @@ async def run_race(
     gets the seconds the first had run: a lower bound of its latency."""
     started = trio.current_time()
     race = _Race(started, outlasted)
+    refused: Exception | None = None  # may_hedge() raised: the call's outcome
     try:
         async with trio.open_nursery() as nursery:
             race.scope = nursery.cancel_scope
@@ -90,7 +93,17 @@ async def run_race(
             while sent < max_copies:
                 with trio.move_on_at(started + sent * delay):
                     await race.decided.wait()
-                if race.decided.is_set() or not may_hedge():
+                if race.decided.is_set():
+                    break
+                try:
+                    allowed = may_hedge()
+                except Exception as exc:
+                    # A hook of the caller's (replayable) failed: the race ends with its
+                    # error alone, not in a group with the copies' cancellations.
+                    refused = exc
+                    nursery.cancel_scope.cancel(reason="hedging's hook raised")
+                    break
+                if not allowed:
                     break
                 race.running += 1
                 nursery.start_soon(race.run_copy, copy, sent)
@@ -104,6 +117,9 @@ async def run_race(
         if rest is None:
             raise_cancelled(group)
         raise
+    if refused is not None:
+        await discard(race.held)
+        raise refused
     assert race.held is not None, "the nursery ends once the race is decided"
     return race.held
 
