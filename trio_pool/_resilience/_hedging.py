@@ -74,9 +74,11 @@ class Hedging:
     retry policy may then retry).
 
     With ``delay=None`` the delay is the queue's recent ``percentile`` latency: of the
-    last successful copies (at least 1,000 kept), from when each was sent to its answer,
-    once ten of them lie above the percentile (200 copies for the 95th); no copy is
-    hedged before that. The delay is at least 1 ms.
+    last successful copies (1,000 to 10,000 kept, more for a higher percentile), from
+    when each was sent to its answer, once ten of them lie above the percentile (200
+    copies for the 95th, 10,000 for the 99.9th); no copy is hedged before that. A
+    percentile above 0.999 cannot have ten above it in the 10,000 kept: it is the
+    highest of them, from the 10,000th copy on. The delay is at least 1 ms.
 
     Args:
         delay: seconds without an answer before the next copy, or ``None``.
