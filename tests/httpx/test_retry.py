@@ -37,6 +37,11 @@ from ._helpers import Pools, Resolver
 AT_ONCE = Backoff(initial=0, maximum=0)
 METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE", "POST", "PATCH", "CONNECT"]
 
+# Hedging and callers cancel copies: over HTTP/1.1 that closes their connections; over
+# HTTP/2 (cleartext, prior knowledge) it resets their streams (see ConnectionPool).
+PROTOCOLS = {"http1": {}, "http2": {"http1": False, "http2": True}}
+protocols = pytest.mark.parametrize("protocol", PROTOCOLS.values(), ids=list(PROTOCOLS))
+
 
 def dead_address() -> tuple[str, int]:
     """A loopback address where nothing listens (a port just released)."""
@@ -466,12 +471,16 @@ async def test_a_retry_after_beyond_the_caps_gives_the_caller_the_answer_at_once
     )
 
 
+@protocols
 async def test_cancelling_the_caller_during_a_retry_after_leaves_nothing_behind(
-    autojump_clock: trio.testing.MockClock,
+    autojump_clock: trio.testing.MockClock, protocol: dict[str, bool]
 ) -> None:
     pools = Pools()
     busy = Backend("busy", status=503, retry_after="3")
-    async with open_backends(busy), open_client([busy.address], new_pool=pools) as setup:
+    async with (
+        open_backends(busy),
+        open_client([busy.address], new_pool=pools, **protocol) as setup,
+    ):
         with trio.move_on_after(1.0) as scope:
             await setup.client.get("http://api.test/")
         assert scope.cancelled_caught
@@ -484,15 +493,16 @@ async def test_cancelling_the_caller_during_a_retry_after_leaves_nothing_behind(
 # -- hedging ----------------------------------------------------------------------------------
 
 
+@protocols
 async def test_a_hedged_get_wins_on_the_fast_endpoint_and_the_slow_copy_is_cancelled(
-    autojump_clock: trio.testing.MockClock,
+    autojump_clock: trio.testing.MockClock, protocol: dict[str, bool]
 ) -> None:
     pools = Pools(load=PendingRequests())
     slow, fast = Backend("slow", latency=1.0), Backend("fast")
     async with (
         open_backends(slow, fast),
         open_client(
-            [slow.address, fast.address], new_pool=pools, hedging=Hedging(delay=0.05)
+            [slow.address, fast.address], new_pool=pools, hedging=Hedging(delay=0.05), **protocol
         ) as setup,
     ):
         for _ in range(10):
@@ -506,6 +516,8 @@ async def test_a_hedged_get_wins_on_the_fast_endpoint_and_the_slow_copy_is_cance
         hedges = setup.metric("hedges_total")
     assert hedges == slow.requests, "a hedge for each request that went to the slow one first"
     assert hedges >= 1, "the seeded picker sent some first copies to the slow backend"
+    versions = {seen.http_version for backend in (slow, fast) for seen in backend.seen}
+    assert versions == ({"2"} if protocol else {"1.1"})
 
 
 @pytest.mark.parametrize(
@@ -518,13 +530,20 @@ async def test_a_hedged_get_wins_on_the_fast_endpoint_and_the_slow_copy_is_cance
         ("PUT", "stream", False),
     ],
 )
+@protocols
 async def test_only_idempotent_requests_with_a_body_in_memory_are_hedged_by_the_transport(
-    autojump_clock: trio.testing.MockClock, method: str, body: bytes | str | None, hedged: bool
+    autojump_clock: trio.testing.MockClock,
+    method: str,
+    body: bytes | str | None,
+    hedged: bool,
+    protocol: dict[str, bool],
 ) -> None:
     backends = [Backend("a", latency=0.3), Backend("b", latency=0.3)]
     async with (
         open_backends(*backends),
-        open_client([b.address for b in backends], hedging=Hedging(delay=0.05)) as setup,
+        open_client(
+            [b.address for b in backends], hedging=Hedging(delay=0.05), **protocol
+        ) as setup,
     ):
         content: Any = stream_of(b"abc") if body == "stream" else body
         response = await setup.client.request(method, "http://api.test/", content=content)
@@ -533,8 +552,9 @@ async def test_only_idempotent_requests_with_a_body_in_memory_are_hedged_by_the_
     assert sum(b.requests for b in backends) == (2 if hedged else 1)
 
 
+@protocols
 async def test_cancelling_the_caller_cancels_every_copy(
-    autojump_clock: trio.testing.MockClock,
+    autojump_clock: trio.testing.MockClock, protocol: dict[str, bool]
 ) -> None:
     pools = Pools()
     backends = [Backend(f"b{i}", latency=1.0) for i in range(3)]
@@ -544,6 +564,7 @@ async def test_cancelling_the_caller_cancels_every_copy(
             [b.address for b in backends],
             new_pool=pools,
             hedging=Hedging(delay=0.05, max_attempts=3),
+            **protocol,
         ) as setup,
     ):
         with trio.move_on_after(0.2) as scope:
