@@ -17,16 +17,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
+from tests.support.configs import hedgings, outlier_detections, retry_policies, slow_starts
 from trio_pool import (
+    Hedging,
     LeastLoadedPool,
+    OutlierDetection,
     P2CPool,
     PendingRequests,
     PoolMetricFamilies,
     QueueMetricFamilies,
     RandomPool,
+    RetryPolicy,
     RoundRobinPool,
+    SlowStart,
 )
-from trio_pool.testing import Scenario, run_scenario, scenarios
+from trio_pool.testing import Scenario, ScenarioReport, run_scenario, scenarios
 
 POOLS: dict[str, Callable[..., Any]] = {
     "p2c_peak_ewma": P2CPool,
@@ -38,21 +43,53 @@ POOLS: dict[str, Callable[..., Any]] = {
 }
 
 
+# No scenario lasts longer than this in virtual time, sleeps and backoffs included.
+DEADLINE = 1e6
+
+
 @pytest.mark.parametrize("name", POOLS)
-@given(scenario=scenarios(), failfast_timeout=st.sampled_from([0.5, 3.0]))
-def test_chaos(name: str, scenario: Scenario, failfast_timeout: float) -> None:
+@given(
+    scenario=scenarios(),
+    failfast_timeout=st.sampled_from([0.5, 3.0]),
+    outlier=st.none() | outlier_detections(),
+    slow_start=st.none() | slow_starts(),
+    retry=st.none() | retry_policies(),
+    hedging=st.none() | hedgings(),
+    wait_for_ready=st.booleans(),
+)
+def test_chaos(
+    name: str,
+    scenario: Scenario,
+    failfast_timeout: float,
+    outlier: OutlierDetection | None,
+    slow_start: SlowStart | None,
+    retry: RetryPolicy | None,
+    hedging: Hedging | None,
+    wait_for_ready: bool,
+) -> None:
+    # Every option the pools and the queue accept, across its whole range, edges
+    # included: an accepted configuration must never break a pool or the queue.
     registry = CollectorRegistry()
     queue_metrics = QueueMetricFamilies.register(registry).labels()
     pool_metrics = PoolMetricFamilies.register(registry).labels()
-    report = trio.run(
-        lambda: run_scenario(
-            lambda new: POOLS[name](new, metrics=pool_metrics),
-            scenario,
-            failfast_timeout=failfast_timeout,
-            metrics=queue_metrics,
-        ),
-        clock=trio.testing.MockClock(autojump_threshold=0),
-    )
+
+    async def run() -> ScenarioReport:
+        # Virtual time: a scenario that hangs (a call or a close waiting forever) jumps
+        # to this deadline and fails, rather than hanging the run.
+        with trio.fail_after(DEADLINE):
+            return await run_scenario(
+                lambda new: POOLS[name](
+                    new, metrics=pool_metrics, outlier=outlier, slow_start=slow_start
+                ),
+                scenario,
+                failfast_timeout=failfast_timeout,
+                metrics=queue_metrics,
+                retry=retry,
+                hedging=hedging,
+                wait_for_ready=wait_for_ready,
+            )
+
+    report = trio.run(run, clock=trio.testing.MockClock(autojump_threshold=0))
 
     def value(metric: str, **labels: str) -> float:
         found = registry.get_sample_value(metric, labels)
@@ -61,8 +98,12 @@ def test_chaos(name: str, scenario: Scenario, failfast_timeout: float) -> None:
     outcomes = report.outcomes
     assert value("trio_pool_queue_length") == 0
     assert value("trio_pool_queue_latency_seconds_count") == report.dispatched
-    # Each call is counted once, and each of its retries once more.
-    attempts = len(outcomes) + value("trio_pool_queue_retries_total")
+    # Each call is counted once, and each of its retries and hedges once more.
+    attempts = (
+        len(outcomes)
+        + value("trio_pool_queue_retries_total")
+        + value("trio_pool_queue_hedges_total")
+    )
     refused_or_accepted = attempts - value("trio_pool_queue_requests_total")
     assert refused_or_accepted >= 0, "no attempt is counted twice"
     assert value("trio_pool_queue_requests_total") >= report.dispatched

@@ -173,16 +173,16 @@ async def test_with_wait_for_ready_a_request_waits_for_an_endpoint_then_fails_fa
         ) as transport,
         httpx.AsyncClient(transport=transport) as client,
     ):
-        # The request tries both (a connect failure is retried), then its last retry
-        # waits for one to come back, in vain: the caller gets the last real error.
+        # The request tries both (a connect failure is retried on another endpoint):
+        # the caller gets the last real error.
+        with trio.fail_after(5), pytest.raises(httpx.ConnectError) as caught:
+            await client.get("http://api.test/")
+        assert not isinstance(caught.value, BalancerError), "httpx's own, from the socket"
+        # The next one waits for an endpoint to come back, in vain, and the gate shuts.
         started = trio.current_time()
         with trio.fail_after(5), pytest.raises(httpx.ConnectError) as caught:
             await client.get("http://api.test/")
         assert trio.current_time() - started >= 0.3, "the failfast wait"
-        assert not isinstance(caught.value, BalancerError), "httpx's own, from the socket"
-        # The gate is shut: the next request fails at once.
-        with trio.fail_after(0.1), pytest.raises(httpx.ConnectError) as caught:
-            await client.get("http://api.test/")
         error = caught.value
         assert isinstance(error, BalancerFailFastError)
         message = str(error)
@@ -196,6 +196,9 @@ async def test_with_wait_for_ready_a_request_waits_for_an_endpoint_then_fails_fa
         (statistics,) = transport.statistics().authorities
         assert statistics.queue is not None
         assert statistics.queue.is_failfast
+        # The gate is shut: the next request fails at once.
+        with trio.fail_after(0.1), pytest.raises(BalancerFailFastError):
+            await client.get("http://api.test/")
 
 
 # -- messages that say what to do -----------------------------------------------------------

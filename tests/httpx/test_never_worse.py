@@ -156,6 +156,20 @@ async def _get_status(client: httpx.AsyncClient, url: str, statuses: list[int]) 
 
 
 @via
+@pytest.mark.parametrize("status", [429, 503])
+async def test_a_get_asked_to_retry_after_a_while_gets_that_answer_at_once(
+    kind: str, status: int
+) -> None:
+    server = Backend("a", status=status, retry_after="2")
+    async with open_backends(server), open_client(kind) as client:
+        started = trio.current_time()
+        response = await client.get(f"http://127.0.0.1:{server.port}/")
+        assert trio.current_time() - started < 0.5, "no retry to wait for: one endpoint"
+        assert response.status_code == status
+        assert server.requests == 1
+
+
+@via
 async def test_a_get_that_always_gets_503_is_sent_once(kind: str) -> None:
     server = Backend("a", status=503)
     async with open_backends(server), open_client(kind) as client:

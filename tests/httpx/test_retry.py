@@ -479,7 +479,12 @@ async def test_cancelling_the_caller_during_a_retry_after_leaves_nothing_behind(
     busy = Backend("busy", status=503, retry_after="3")
     async with (
         open_backends(busy),
-        open_client([busy.address], new_pool=pools, **protocol) as setup,
+        open_client(
+            [busy.address],
+            new_pool=pools,
+            retry=http_retry(distinct_endpoints=False),  # back to the one endpoint
+            **protocol,
+        ) as setup,
     ):
         with trio.move_on_after(1.0) as scope:
             await setup.client.get("http://api.test/")

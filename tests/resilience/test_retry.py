@@ -508,15 +508,9 @@ async def test_distinct_endpoints_sends_a_retry_only_where_the_request_has_not_b
         response = await setup.queue.call("x")
         answered = [str(r.address) for r in setup.endpoints.responses]
         assert sorted(answered) == ["a", "b"], "two endpoints, two attempts of the three"
-        assert sorted(map(str, setup.endpoints.outcomes("x"))) == [
-            "None",
-            "response",
-            "response",
-        ], "the third was bound back to one of them, and closed unsent"
-        assert response is setup.endpoints.responses[-1]
-        assert response.closed == 0
-        assert setup.endpoints.responses[0].closed == 1, "closed once the retry was sent"
-        assert setup.endpoints.leaked() == [], "the retry not sent is closed unawaited"
+        assert setup.endpoints.outcomes("x") == ["response", "response"], (
+            "no third attempt: none is left that the request has not tried"
+        )
         assert setup.endpoints.in_flight() == 0
 
 
@@ -529,11 +523,32 @@ async def test_distinct_endpoints_with_one_endpoint_sends_once(
     async with open_queue("a", retry=policy) as setup:
         setup.endpoints.busy = busy
         response = await setup.queue.call("x")
-        assert setup.endpoints.outcomes("x") == ["response", None], (
-            "a retry would only go back to it: not sent"
+        assert setup.endpoints.outcomes("x") == ["response"], (
+            "a retry would only go back to it: not sent, not even bound"
         )
         assert response.busy
         assert response.closed == 0
+
+
+@pytest.mark.parametrize("pool", list(POOLS))
+async def test_a_retry_with_nowhere_else_to_go_is_not_waited_for(
+    autojump_clock: trio.testing.MockClock, pool: str
+) -> None:
+    policy = RetryPolicy(
+        retry_on=lambda o: getattr(o, "busy", False),
+        retry_after=lambda outcome: 30.0,
+        distinct_endpoints=True,
+    )
+    async with open_queue("a", pool=pool, retry=policy) as setup:
+        setup.endpoints.busy = busy
+        response = await setup.queue.call("x")
+        assert trio.current_time() == 0.0, "neither the backoff nor the 30 s asked"
+        assert response.busy
+        assert setup.endpoints.outcomes("x") == ["response"], "no retry bound at all"
+        assert setup.metric("retries_total") == 0
+        assert setup.queue.statistics().retry_budget == pytest.approx(10 * 10 + 0.2), (
+            "the reserve and this call's deposit: nothing withdrawn"
+        )
 
 
 async def test_without_distinct_endpoints_a_retry_goes_back_where_it_must(

@@ -475,6 +475,14 @@ class BalancedPool(Generic[Addr, T, Req, Rsp]):
         self._selected = None
         return self._accounting.bind(member, request, self._selected_at), member.address
 
+    def ready_elsewhere(self, avoid: AbstractSet[Hashable]) -> bool:
+        """Whether an endpoint is ready now whose address is not in ``avoid``: whether
+        a retry that must go to an endpoint not tried yet has one to go to.
+
+        Costs at most one look per avoided address, and one more.
+        """
+        return any(member.address not in avoid for member in self._cache.ready)
+
     def _choose_avoiding(self, avoid: AbstractSet[Hashable], selected: Member) -> Member | None:
         """A ready member whose address is not in ``avoid``, by the policy, or ``None``.
 

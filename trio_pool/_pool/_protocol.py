@@ -52,6 +52,11 @@ class Pool(Protocol[Addr_contra, T_contra, Req_contra, Rsp_co]):
       retry or a hedge goes to another endpoint; it never waits for one, and falls back
       to the endpoint ``ready()`` selected. Without it, retries and hedges go wherever
       the pool sends them.
+    - ``ready_elsewhere(avoid) -> bool``: whether an endpoint whose address is not in
+      ``avoid`` is ready now. A retry that must go to an endpoint not tried yet
+      (``RetryPolicy(distinct_endpoints=True)``) is given up at once, without its
+      backoff or ``Retry-After`` wait, when the pool says none is. Without it, the retry
+      waits, then finds out.
     - ``failing() -> BaseException | None`` and ``async ready_or_failing(*,
       retry_failed: bool) -> BaseException | None``, for a queue opened with
       ``wait_for_ready=False``: a pool is *failing* when every endpoint failed its

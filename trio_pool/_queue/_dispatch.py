@@ -62,6 +62,7 @@ class Dispatch(Generic[Req, Rsp]):
     _ready_or_failing: Callable[..., Awaitable[BaseException | None]] | None = attrs.field(
         init=False
     )
+    _ready_elsewhere: Callable[[AbstractSet[Hashable]], bool] | None = attrs.field(init=False)
     tries_failed: int = attrs.field(default=0, init=False)
     """Tries of a failing pool's endpoints, each on a caller's behalf, that failed: a
     request queued before the latest of them shares its outcome."""
@@ -72,6 +73,7 @@ class Dispatch(Generic[Req, Rsp]):
     def __attrs_post_init__(self) -> None:
         self._ready_nowait = getattr(self._pool, "ready_nowait", None)
         self._call_avoiding = getattr(self._pool, "call_avoiding", None)
+        self._ready_elsewhere = getattr(self._pool, "ready_elsewhere", None)
         # Not waiting for a failing pool takes both; without them, the queue waits.
         failing = getattr(self._pool, "failing", None)
         ready_or_failing = getattr(self._pool, "ready_or_failing", None)
@@ -122,6 +124,17 @@ class Dispatch(Generic[Req, Rsp]):
         except Exception as exc:
             self._broken("pool.ready()", exc)
         return None
+
+    def elsewhere(self, avoid: AbstractSet[Hashable]) -> bool:
+        """Whether the pool has an endpoint ready now outside ``avoid``; ``True`` if it
+        cannot tell (a pool without ``ready_elsewhere``) or the question fails."""
+        ready_elsewhere = self._ready_elsewhere
+        if ready_elsewhere is None:
+            return True
+        try:
+            return bool(ready_elsewhere(avoid))
+        except Exception as exc:
+            self._broken("pool.ready_elsewhere()", exc)
 
     def failing(self) -> BaseException | None:
         """The pool's last endpoint error if every endpoint is failing and the queue does

@@ -74,7 +74,12 @@ class PoolQueue(Generic[Req, Rsp]):
         self._resilience = None
         if self._retry is not None or self._hedging is not None:
             self._resilience = Resilience.open(
-                self._bind, self._retry, self._hedging, self._metrics, trio.current_time()
+                self._bind,
+                self._retry,
+                self._hedging,
+                self._metrics,
+                trio.current_time(),
+                self._dispatch.elsewhere,
             )
 
     async def call(self, request: Req, *, dispatch_timeout: float | None = None) -> Rsp:

@@ -90,6 +90,7 @@ class Resilience(Generic[Req, Rsp]):
     _hedge_account: BudgetAccount | None
     _latency: LatencyWindow | None
     _rng: random.Random
+    _elsewhere: Callable[[AbstractSet[Hashable]], bool]
 
     @classmethod
     def open(
@@ -99,8 +100,11 @@ class Resilience(Generic[Req, Rsp]):
         hedging: Hedging | None,
         metrics: ResilienceMetrics,
         now: float,
+        elsewhere: Callable[[AbstractSet[Hashable]], bool] = lambda avoid: True,
     ) -> Resilience[Req, Rsp]:
-        """The resilience of a new queue at Trio time ``now``: empty balances."""
+        """The resilience of a new queue at Trio time ``now``: empty balances.
+        ``elsewhere(avoid)`` says whether an endpoint outside ``avoid`` is ready now
+        (``True`` if the pool cannot tell)."""
         latency = None
         if hedging is not None and hedging.delay is None:
             latency = LatencyWindow(hedging.percentile)
@@ -114,6 +118,7 @@ class Resilience(Generic[Req, Rsp]):
             hedging.budget.open_account(now) if hedging is not None else None,
             latency,
             rng,
+            elsewhere,
         )
 
     # -- what the queue's statistics show ------------------------------------------------
@@ -174,7 +179,7 @@ class Resilience(Generic[Req, Rsp]):
                     outcome = last.take()
                     backoff = None
                 else:
-                    backoff = self._retry_delay(request, outcome, attempt, wait)
+                    backoff = self._retry_delay(request, outcome, attempt, wait, tried)
                 if backoff is None:
                     if outcome.is_error:
                         raise outcome.value
@@ -198,7 +203,12 @@ class Resilience(Generic[Req, Rsp]):
             raise
 
     def _retry_delay(
-        self, request: Req, outcome: Outcome, attempt: int, wait: _Wait
+        self,
+        request: Req,
+        outcome: Outcome,
+        attempt: int,
+        wait: _Wait,
+        tried: AbstractSet[Hashable],
     ) -> float | None:
         """The delay before the retry after ``attempt`` ended with ``outcome``, or
         ``None`` to deliver the outcome. Withdraws the retry from the budget."""
@@ -206,6 +216,10 @@ class Resilience(Generic[Req, Rsp]):
         if retry is None or not outcome.worth_retry or attempt >= retry.attempts:
             return None
         if retry.replayable is not None and not retry.replayable(request):
+            return None
+        if retry.distinct_endpoints and tried and not self._elsewhere(tried):
+            # No endpoint the request has not tried is ready: waiting a backoff, or a
+            # Retry-After, would only delay the answer in hand.
             return None
         delay = retry.backoff.delay(attempt, self._rng)
         if retry.retry_after is not None:

@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, given, settings
 from .._errors import FailFastError, PoolClosedError
 from .._pool import Pool
 from .._queue import QueueMetrics, open_pool_queue
-from .._resilience import RetryBudget, RetryPolicy
+from .._resilience import Hedging, RetryBudget, RetryPolicy
 from .._update import Update
 from ._mock_endpoint import CallState, EndpointKind, MockEndpoint
 from ._model import PoolModel
@@ -191,11 +191,19 @@ async def run_scenario(
     failfast_timeout: float = 3.0,
     capacity: int = 100,
     metrics: QueueMetrics | None = None,
+    retry: RetryPolicy | None = None,
+    hedging: Hedging | None = None,
+    wait_for_ready: bool = True,
 ) -> ScenarioReport:
     """Run ``scenario`` against ``new_pool(new_endpoint)`` behind a queue; assert the contract.
 
     Call it inside ``trio.run`` with a ``MockClock`` (autojump) as the clock, or use
     `check_pool`. Raises ``AssertionError`` naming the broken rule.
+
+    The queue retries a call whose endpoint failed it as ``scenario.retries`` says; a
+    ``retry`` policy given here takes that place, with the harness's own ``retry_on``
+    (an endpoint's scripted failure). ``hedging`` and ``wait_for_ready`` go to the
+    queue as given.
     """
     __tracebackhide__ = True
     scopes: dict[int, trio.CancelScope] = {}
@@ -212,8 +220,9 @@ async def run_scenario(
         kind_of=scenario.kind_of,
     )
     pool = new_pool(factory)
-    retry = None
-    if scenario.retries:
+    if retry is not None:
+        retry = attrs.evolve(retry, retry_on=_scripted_call_failure)
+    elif scenario.retries:
         retry = RetryPolicy(
             attempts=1 + scenario.retries,
             # Every failed call may be retried: what is checked is the pool, not the budget.
@@ -344,6 +353,8 @@ async def run_scenario(
                 failfast_timeout=failfast_timeout,
                 metrics=metrics,
                 retry=retry,
+                hedging=hedging,
+                wait_for_ready=wait_for_ready,
             ) as opened:
                 queue = opened
                 for step in scenario.steps:
