@@ -511,6 +511,10 @@ async def test_distinct_endpoints_sends_a_retry_only_where_the_request_has_not_b
         assert setup.endpoints.outcomes("x") == ["response", "response"], (
             "no third attempt: none is left that the request has not tried"
         )
+        assert response is setup.endpoints.responses[-1]
+        assert response.closed == 0
+        assert setup.endpoints.responses[0].closed == 1, "closed once the retry was sent"
+        assert setup.endpoints.leaked() == []
         assert setup.endpoints.in_flight() == 0
 
 
