@@ -52,7 +52,7 @@ def outlier_detections() -> st.SearchStrategy[OutlierDetection]:
         OutlierDetection,
         consecutive_failures=st.none() | counts(),
         failure_percentage=st.none() | fractions(),
-        interval=seconds(),
+        interval=st.just(0.001) | seconds().filter(lambda value: value >= 0.001),
         base_ejection=seconds(),
         max_ejection=seconds(),
         max_ejected_percent=fractions(),

@@ -63,6 +63,11 @@ def _fraction(_: object, attribute: attrs.Attribute[Any], value: object) -> None
         raise ValueError(f"{attribute.name} must be a fraction between 0 and 1, got {value!r}")
 
 
+def _at_least_a_millisecond(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 0.001:
+        raise ValueError(f"{attribute.name} must be at least 0.001 s, got {value!r}")
+
+
 def _optional_fraction(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None:
         _fraction(instance, attribute, value)
@@ -95,9 +100,10 @@ class OutlierDetection:
     failure_percentage: float | None = attrs.field(default=None, validator=_optional_fraction)
     """Eject, at each ``interval``, endpoints that failed more than this fraction of at
     least ``min_requests`` calls in it (``None``: never)."""
-    interval: float = attrs.field(default=10.0, validator=positive)
+    interval: float = attrs.field(default=10.0, validator=[positive, _at_least_a_millisecond])
     """Seconds between two judgements of the failure percentage; each also shrinks the
-    multiplier of the endpoints in service."""
+    multiplier of the endpoints in service. At least 0.001: judging more often would
+    keep the pool busy judging."""
     base_ejection: float = attrs.field(default=30.0, validator=positive)
     """Seconds an endpoint stays out, times its multiplier."""
     max_ejection: float = attrs.field(default=300.0, validator=positive)

@@ -65,6 +65,11 @@ BACKING_OFF = EndpointState.BACKING_OFF
 EVICTED = EndpointState.EVICTED
 
 
+LEAST_BACKOFF = 0.001
+"""Seconds an endpoint that failed waits at least before it is made anew, whatever the
+pool's `Backoff` says."""
+
+
 def _cancel_probe(scope: trio.CancelScope) -> None:
     # A ready() awaited in a caller's task is about to wait: cancelled at its first
     # cancel point (a bare schedule point still completes), the caller never waits.
@@ -402,7 +407,9 @@ class ReadyCache:
             self.fresh -= 1
         member.failures += 1
         member.last_error = self.last_error = exc
-        delay = self._backoff.delay(member.failures, self._rng)
+        # Never at once: an endpoint that fails as it is made, made anew with no delay,
+        # would keep the pool busy (and a virtual clock still).
+        delay = max(self._backoff.delay(member.failures, self._rng), LEAST_BACKOFF)
         logger.warning(
             "endpoint %r failed in %s (failure %d in a row; made anew in %.3g s): %r",
             member.address,

@@ -18,7 +18,8 @@ after the block is left, it asserts:
 - every bound call ends: awaited to the end, or closed unawaited, never leaked; the
   pool's own in-flight count (``statistics().in_flight``, if it has one) is back to 0;
 - every call gets exactly one outcome: a response, the endpoint's own error,
-  `FailFastError`, `PoolClosedError`, or its own cancellation;
+  `FailFastError`, `UnavailableError` (with ``wait_for_ready=False``),
+  `PoolClosedError`, or its own cancellation;
 - the queue closes only when discovery failed (whatever an endpoint or the factory
   did), and no task started during the scenario (by the queue, the pool or the
   endpoints) outlives it.
@@ -35,7 +36,7 @@ import trio
 import trio.testing
 from hypothesis import HealthCheck, given, settings
 
-from .._errors import FailFastError, PoolClosedError
+from .._errors import FailFastError, PoolClosedError, UnavailableError
 from .._pool import Pool
 from .._queue import QueueMetrics, open_pool_queue
 from .._resilience import Hedging, RetryBudget, RetryPolicy
@@ -262,6 +263,9 @@ async def run_scenario(
                 record.append("endpoint error")
             except FailFastError:
                 record.append("failfast")
+            except UnavailableError:
+                assert not wait_for_ready, "a queue that waits for ready never says unavailable"
+                record.append("unavailable")
             except PoolClosedError:
                 record.append("closed")
             else:
