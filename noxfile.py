@@ -1,5 +1,5 @@
-"""Nox sessions: tests, lint, typecheck, bench, docs, docs_browser, chaos, httpx_suite
-(``nox -s NAME``)."""
+"""Nox sessions: tests, lint, typecheck, bench, docs, docs_browser, chaos, soak, httpx_suite,
+httpx2_suite (``nox -s NAME``)."""
 
 from __future__ import annotations
 
@@ -96,14 +96,14 @@ def httpx_suite(session: nox.Session) -> None:
     """httpx's own test suite on Trio, with the balanced transport as AsyncClient's default.
 
     Not part of CI: it fetches the sdist of the installed httpx with pip. The suite runs
-    twice, with httpx's own transport and with the balanced one (tools/httpx_suite.py),
-    and the session fails if a test fails with the balanced transport only. Extra
-    arguments go to both pytest runs (say ``-- tests/client``).
+    twice, every test included (the ``network`` ones too, which fail alike both ways
+    without a network), with httpx's own transport and with the balanced one
+    (tools/httpx_suite.py); the session reports both counts, and fails if a test fails
+    with the balanced transport only. Extra arguments go to both pytest runs (say
+    ``-- tests/client``).
     """
     session.install("-e", ".[httpx]")
-    version = session.run("python", "-c", "import httpx; print(httpx.__version__)", silent=True)
-    assert isinstance(version, str)
-    version = version.strip()
+    version = _version(session, "httpx")
     session.install(
         f"httpx[brotli,zstd,cli,http2,socks]=={version}",
         "pytest",
@@ -123,34 +123,98 @@ def httpx_suite(session: nox.Session) -> None:
     if not source.exists():
         with tarfile.open(sdist) as archive:
             archive.extractall(work, filter="data")
+    _run_suite(session, "httpx", version, source, "tests")
+
+
+@nox.session
+def httpx2_suite(session: nox.Session) -> None:
+    """httpx2's own test suite on Trio, with `trio_pool.httpx2`'s transport as
+    AsyncClient's default, as ``httpx_suite`` runs httpx's.
+
+    Not part of CI, and it needs the source of httpx2's tests: its sdist on PyPI ships
+    none. The session takes them from ``TRIO_POOL_HTTPX2_SOURCE`` (a checkout of
+    pydantic/httpx2 at the installed version), or downloads that version's tag from
+    GitHub (which needs a network that reaches it).
+    """
+    session.install("-e", ".[httpx2]")
+    version = _version(session, "httpx2")
+    session.install(
+        f"httpx2[brotli,zstd,cli,http2,socks]=={version}",
+        "pytest",
+        "anyio[trio]",
+        "uvicorn",
+        "trustme",
+        "chardet",
+    )
+    given = session.env.get("TRIO_POOL_HTTPX2_SOURCE")
+    if given:
+        source = Path(given).resolve()
+    else:
+        work = Path(session.create_tmp()).resolve()
+        source = work / f"httpx2-{version}"
+        if not source.exists():
+            archive_path = work / f"httpx2-{version}.tar.gz"
+            url = f"https://codeload.github.com/pydantic/httpx2/tar.gz/refs/tags/{version}"
+            session.run("python", "-c", _DOWNLOAD, url, str(archive_path))
+            with tarfile.open(archive_path) as archive:
+                archive.extractall(work, filter="data")
+    _run_suite(session, "httpx2", version, source, "tests/httpx2")
+
+
+_DOWNLOAD = "import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])"
+
+
+def _version(session: nox.Session, library: str) -> str:
+    version = session.run(
+        "python", "-c", f"import {library}; print({library}.__version__)", silent=True
+    )
+    assert isinstance(version, str)
+    return version.strip()
+
+
+def _run_suite(session: nox.Session, library: str, version: str, source: Path, tests: str) -> None:
+    """Run ``library``'s tests in ``source`` twice, with its own transport and with the
+    balanced one; report both counts, and fail on a test that fails with ours only."""
     here = Path.cwd()
+    work = Path(session.create_tmp()).resolve()
     failed: dict[str, set[str]] = {}
+    totals: dict[str, int] = {}
     for mode in ("plain", "balanced"):
-        report = work / f"{mode}.xml"
+        report = work / f"{library}-{mode}.xml"
         with session.chdir(source):
             session.run(
                 "python", "-m", "pytest", "-p", "tools.httpx_suite", "-p", "no:cacheprovider",
-                "-q", f"--junit-xml={report}", *(session.posargs or ["tests"]),
-                env={"TRIO_POOL_HTTPX_SUITE": mode, "PYTHONPATH": str(here)},
+                "-q", "-m", "", f"--junit-xml={report}", *(session.posargs or [tests]),
+                env={
+                    "TRIO_POOL_HTTPX_SUITE": mode,
+                    "TRIO_POOL_HTTPX_SUITE_LIBRARY": library,
+                    "PYTHONPATH": str(here),
+                },
                 success_codes=[0, 1],
             )  # fmt: skip
-        failed[mode] = _failed_tests(report)
+        failed[mode], totals[mode] = _failed_tests(report)
     only_ours = sorted(failed["balanced"] - failed["plain"])
     only_theirs = sorted(failed["plain"] - failed["balanced"])
-    session.log(
-        f"httpx {version} on Trio: {len(failed['plain'])} failed with httpx's transport, "
-        f"{len(failed['balanced'])} with the balanced one"
-    )
+    for mode in ("plain", "balanced"):
+        session.log(
+            f"{library} {version} on Trio, {mode} transport: "
+            f"{totals[mode] - len(failed[mode])} passed, {len(failed[mode])} failed"
+        )
     for name in only_theirs:
-        session.log(f"fails with httpx's transport only: {name}")
+        session.log(f"fails with {library}'s transport only: {name}")
     if only_ours:
         session.error("fail with the balanced transport only:\n  " + "\n  ".join(only_ours))
 
 
-def _failed_tests(report: Path) -> set[str]:
-    """The tests a JUnit XML report says failed or errored."""
+def _failed_tests(report: Path) -> tuple[set[str], int]:
+    """The tests a JUnit XML report says failed or errored, and how many it ran (the
+    skipped aside)."""
     failed = set()
+    ran = 0
     for case in ElementTree.parse(report).iter("testcase"):
+        if case.find("skipped") is not None:
+            continue
+        ran += 1
         if case.find("failure") is not None or case.find("error") is not None:
             failed.add(f"{case.get('classname')}::{case.get('name')}")
-    return failed
+    return failed, ran

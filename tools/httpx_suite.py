@@ -1,8 +1,9 @@
 """A pytest plugin that runs httpx's own test suite on Trio, with the balanced transport as
-``httpx.AsyncClient``'s default transport.
+``httpx.AsyncClient``'s default transport; or httpx2's, with `trio_pool.httpx2`'s
+(``TRIO_POOL_HTTPX_SUITE_LIBRARY=httpx2``).
 
-``nox -s httpx_suite`` fetches the sdist of the installed httpx and runs its tests twice,
-with this plugin in each mode (``TRIO_POOL_HTTPX_SUITE``):
+``nox -s httpx_suite`` (``httpx2_suite``) runs the library's tests twice, with this plugin
+in each mode (``TRIO_POOL_HTTPX_SUITE``):
 
 - ``plain``: httpx's own default transport, only counted, so the two runs compare;
 - ``balanced``: every ``AsyncClient`` made without ``transport=`` gets a balanced
@@ -27,12 +28,28 @@ import ssl
 from collections.abc import AsyncIterator, Generator
 from typing import Any
 
-import httpx
 import pytest
 import trio
 
 import trio_pool
-from trio_pool.httpx import Authority, BalancedTransport, open_balanced_transport
+
+LIBRARY = os.environ.get("TRIO_POOL_HTTPX_SUITE_LIBRARY", "httpx")
+if LIBRARY not in {"httpx", "httpx2"}:
+    raise RuntimeError(f"TRIO_POOL_HTTPX_SUITE_LIBRARY must be httpx or httpx2, got {LIBRARY!r}")
+if LIBRARY == "httpx":
+    import httpx
+
+    from trio_pool.httpx import Authority, BalancedTransport, open_balanced_transport
+else:
+    # The same names over httpx2: its suite calls httpx2, and the balanced transport
+    # must be its flavour's (type checkers follow the httpx branch).
+    import httpx2 as httpx  # type: ignore[no-redef]
+
+    from trio_pool.httpx2 import (  # type: ignore[no-redef]
+        Authority,
+        BalancedTransport,
+        open_balanced_transport,
+    )
 
 MODE = os.environ.get("TRIO_POOL_HTTPX_SUITE", "balanced")
 if MODE not in {"balanced", "plain"}:
@@ -175,6 +192,6 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_line(
-        f"httpx suite ({MODE} transport as AsyncClient's default, Trio): "
+        f"{LIBRARY} suite ({MODE} transport as AsyncClient's default, Trio): "
         f"{len(_reached)} tests sent requests through AsyncClient's default transport"
     )
