@@ -3,6 +3,7 @@ httpx2_suite (``nox -s NAME``)."""
 
 from __future__ import annotations
 
+import os
 import tarfile
 from pathlib import Path
 from xml.etree import ElementTree
@@ -78,13 +79,16 @@ def chaos(session: nox.Session) -> None:
 
 @nox.session
 def soak(session: nox.Session) -> None:
-    """Minutes of churn, cancellations and endpoint errors through each shipped pool,
-    on the real clock (TRIO_POOL_SOAK_SECONDS, 300 by default, per pool)."""
+    """Minutes of churn, cancellations and endpoint errors through each shipped pool, and
+    through the httpx transport over HTTP/2 with hedging and backends that come and go,
+    on the real clock (TRIO_POOL_SOAK_SECONDS, 300 by default, per run); each prints
+    what it saw."""
     session.install("-e", ".[test]")
-    seconds = session.env.get("TRIO_POOL_SOAK_SECONDS", "300")
+    seconds = os.environ.get("TRIO_POOL_SOAK_SECONDS", "300")
     session.run(
         "pytest",
         "tests/test_soak.py",
+        "tests/test_soak_http2.py::test_soak_http2",
         "-s",
         *session.posargs,
         env={"TRIO_POOL_SOAK_SECONDS": seconds},
@@ -146,7 +150,7 @@ def httpx2_suite(session: nox.Session) -> None:
         "trustme",
         "chardet",
     )
-    given = session.env.get("TRIO_POOL_HTTPX2_SOURCE")
+    given = os.environ.get("TRIO_POOL_HTTPX2_SOURCE")
     if given:
         source = Path(given).resolve()
     else:

@@ -16,18 +16,47 @@ every way out: an answer read to its end, an error, a cancellation, an early clo
 Each HTTP/2 connection of this pool, and only those, has that step reset the stream
 first if h2 still counts it open, acknowledging the data it had received and not read,
 as h2 itself would for a stream the application closes. The reset goes out with the
-connection's next write. It relies on those private names of httpcore (and httpcore2,
-which has the same bug and the same names): if a version lacks them, the pool says so
-in a log line and runs as httpcore's own, and the endpoint falls back on its own guard
-(a request that finds the connection wedged fails the endpoint, which is made anew).
+connection's next write.
+
+Two more flaws of the same kind, in httpcore's set-up of a new HTTP/2 connection, which
+a cancellation of its first request (a hedge given up) cuts in the middle:
+
+- the set-up takes all but one of the connection's stream permits, one ``await`` at a
+  time: cut in between, the permits stay miscounted for good, the connection opens more
+  streams than the server allows, and a later release fails with ``ValueError:
+  semaphore released too many times``;
+- cut while its preface is sent (or failing to send it, to a server that went away),
+  the set-up closes the connection, and a second request already waiting on it then sets
+  it up again, failing with h2's ``ProtocolError``, not an httpx error.
+
+This pool's connections take a free permit without a checkpoint, send their preface
+shielded from cancellation (a write, bounded by the request's write timeout: a
+cancellation waits for the set-up, then takes effect), and refuse the requests that
+waited for a set-up that failed (``ConnectionNotAvailable``, httpcore's own way to say
+so), which the pool sends to another connection.
+
+And two of httpcore's connections, which leave a socket to the garbage collector: a
+connection counts as closed, and the pool drops it unclosed, once any request on it was
+cancelled or failed before the connection was made, even while another request is
+connecting it (the connection is then made, used, and never closed); and a request that
+waited while the connecting failed connects it again. Here a connection being made is
+never counted closed, idle or expired, and one whose making failed refuses the requests
+still waiting on it (``ConnectionNotAvailable``, httpcore's own way to say so), which the
+pool sends to another connection.
+
+Both rely on private names of httpcore (and httpcore2, which has the same flaws and the
+same names): if a version lacks them, the pool says so in a log line and runs as
+httpcore's own, and the endpoint falls back on its own guard (a request that finds the
+connection wedged fails the endpoint, which is made anew).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
+
+import trio
 
 from ._flavour import httpcore
 
@@ -76,21 +105,97 @@ def _reset(connection: Any, stream_id: int) -> None:
         pass  # the connection is closed or closing: nothing counts any more
 
 
-def _resetting(connection: Any) -> None:
-    """Make ``connection`` (an HTTP/2 one) reset each stream as httpcore forgets it."""
-    forget: Callable[[int], Awaitable[None]] = connection._response_closed
+class _Permits:
+    """httpcore's stream semaphore of one connection, whose ``acquire`` takes a free
+    permit without a checkpoint (see the module documentation); the rest is its own."""
 
-    async def response_closed(stream_id: int) -> None:
-        # Synchronous up to httpcore's own step: nothing can slip in between.
-        _reset(connection, stream_id)
-        await forget(stream_id)
+    def __init__(self, semaphore: Any) -> None:
+        self._semaphore = semaphore
 
-    connection._response_closed = response_closed
+    async def acquire(self) -> None:
+        semaphore = self._semaphore
+        if not getattr(semaphore, "_backend", "x"):
+            semaphore.setup()  # what its own acquire() does first
+        permits = getattr(semaphore, "_trio_semaphore", None)
+        if permits is not None:
+            try:
+                permits.acquire_nowait()
+            except trio.WouldBlock:
+                pass
+            else:
+                return
+        await semaphore.acquire()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._semaphore, name)
+
+
+def _closed(state: Any) -> bool:
+    """Whether an h2 connection state is closed for good."""
+    import h2.connection  # noqa: PLC0415 - here, h2 is there: an HTTP/2 connection uses it
+
+    return bool(state.state_machine.state is h2.connection.ConnectionState.CLOSED)
+
+
+def _mended(kind: type[Any]) -> type[Any]:
+    """``kind`` (httpcore's HTTP/2 connection), resetting each stream it forgets, taking
+    free permits at once, and sending its preface whatever cancels its first request."""
+
+    class Mended(kind):  # type: ignore[misc]
+        async def _response_closed(self, stream_id: int) -> None:
+            # Synchronous up to httpcore's own step: nothing can slip in between.
+            _reset(self, stream_id)
+            await super()._response_closed(stream_id)
+
+        async def _send_connection_init(self, request: Any) -> None:
+            if _closed(self._h2_state):
+                # Its set-up failed already (its preface could not be sent), and closed
+                # it: the requests that waited for the set-up go to another connection.
+                raise httpcore.ConnectionNotAvailable()
+            with trio.CancelScope(shield=True):
+                await super()._send_connection_init(request)
+
+        @property
+        def _max_streams_semaphore(self) -> Any:
+            return self.__dict__["_max_streams_semaphore"]
+
+        @_max_streams_semaphore.setter
+        def _max_streams_semaphore(self, semaphore: Any) -> None:
+            self.__dict__["_max_streams_semaphore"] = _Permits(semaphore)
+
+    Mended.__name__ = Mended.__qualname__ = f"Mended{kind.__name__}"
+    return Mended
+
+
+_MENDED = None if _HTTP2 is None else _mended(_HTTP2)
 
 
 class _Connection(httpcore.AsyncHTTPConnection):
-    """httpcore's connection, whose protocol connection resets abandoned streams if it
-    is HTTP/2. httpcore sets ``_connection`` once the protocol is negotiated."""
+    """httpcore's connection, whose protocol connection is mended if it is HTTP/2 (see
+    `_mended`; httpcore sets ``_connection`` once the protocol is negotiated), and which
+    connects at most once (see the module documentation)."""
+
+    _connecting = False
+    """Whether a request is making the connection now."""
+
+    async def _connect(self, request: Any) -> Any:
+        if self._connect_failed:
+            raise httpcore.ConnectionNotAvailable()
+        self._connecting = True
+        try:
+            return await super()._connect(request)
+        finally:
+            # Made or not; if made, httpcore holds it before any checkpoint.
+            self._connecting = False
+
+    def is_closed(self) -> bool:
+        return not self._connecting and bool(super().is_closed())
+
+    def has_expired(self) -> bool:
+        return not self._connecting and bool(super().has_expired())
+
+    def is_idle(self) -> bool:
+        return not self._connecting and bool(super().is_idle())
 
     @property
     def _connection(self) -> Any:
@@ -98,8 +203,9 @@ class _Connection(httpcore.AsyncHTTPConnection):
 
     @_connection.setter
     def _connection(self, connection: Any) -> None:
-        if _HTTP2 is not None and isinstance(connection, _HTTP2):
-            _resetting(connection)
+        if _MENDED is not None and type(connection) is _HTTP2:
+            # The same object, made by httpcore's own constructor, with the fixes.
+            connection.__class__ = _MENDED
         self.__dict__["_connection"] = connection
 
 
