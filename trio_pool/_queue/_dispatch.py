@@ -127,7 +127,11 @@ class Dispatch(Generic[Req, Rsp]):
 
     def elsewhere(self, avoid: AbstractSet[Hashable]) -> bool:
         """Whether the pool has an endpoint ready now outside ``avoid``; ``True`` if it
-        cannot tell (a pool without ``ready_elsewhere``) or the question fails."""
+        cannot tell (a pool without ``ready_elsewhere``).
+
+        Raises:
+            PoolClosedError: the pool failed; the queue is closed now.
+        """
         ready_elsewhere = self._ready_elsewhere
         if ready_elsewhere is None:
             return True

@@ -122,12 +122,12 @@ async def open_pool_queue(
         raise TypeError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
     if hedging is not None and not isinstance(hedging, Hedging):
         raise TypeError(f"hedging must be a Hedging or None, got {type(hedging).__name__}")
+    if not isinstance(wait_for_ready, bool):
+        raise TypeError(f"wait_for_ready must be a bool, got {wait_for_ready!r}")
 
     send, receive = trio.open_memory_channel[Message[Req, Rsp]](capacity)
     gate = Gate(failfast_timeout, metrics, partial(describe_pool, pool))
     backlog = Backlog(metrics.length)
-    if not isinstance(wait_for_ready, bool):
-        raise TypeError(f"wait_for_ready must be a bool, got {wait_for_ready!r}")
     worker = Worker(pool, discovery, receive, gate, backlog, metrics, wait_for_ready)
     queue = PoolQueue(
         send, gate, backlog, worker.dispatch, metrics, capacity, retry=retry, hedging=hedging
