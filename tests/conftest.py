@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import ssl
 from collections.abc import Generator, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+import trustme
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -37,6 +39,23 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Genera
     line = skip_summary(reasons)
     if line is not None:
         terminalreporter.write_line(line, yellow=True, bold=True)
+
+
+# -- TLS: a certificate authority of the tests' own ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    """A certificate authority that only the tests trust."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def trusting(ca: trustme.CA) -> ssl.SSLContext:
+    """A client context that trusts only `ca`, and checks host names."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(context)
+    return context
 
 
 # -- tests/httpx2: the transport's tests again, over httpx2 -----------------------------------

@@ -21,6 +21,8 @@ import hypercorn.config
 import hypercorn.trio
 import trio
 
+from ..support.http_servers import lifespan
+
 Route = tuple[str, str]
 """``(method, path)``, say ``("POST", "/v1/chat/completions")``."""
 
@@ -58,7 +60,7 @@ class ScriptedServer:
 
     async def app(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         assert scope["type"] == "http", f"unexpected ASGI scope {scope['type']!r}"
         while True:
@@ -89,16 +91,6 @@ class ScriptedServer:
         if reply.break_off:
             return  # the body never ends: hypercorn closes the connection
         await send({"type": "http.response.body", "body": b""})
-
-
-async def _lifespan(receive: Any, send: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def _config() -> hypercorn.config.Config:

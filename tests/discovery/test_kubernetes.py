@@ -684,11 +684,6 @@ async def test_zone_hints_are_followed_only_when_all_have_some_and_one_matches(
 # -- 8. credentials: in cluster, rotated tokens, 401 and 403, kubectl proxy -----------
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 @pytest.fixture
 def service_account(ca: trustme.CA, tmp_path: Path) -> tuple[Path, Path]:
     """A token file holding ``t1`` and the CA file, as a pod has them."""

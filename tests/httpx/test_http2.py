@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import ssl
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ import trustme
 from trio_pool import Add, Hedging, Remove, Reset, RoundRobinPool, Update
 
 from ..support.http_servers import Backend, open_backends, write_certificate
-from ._flavour import _connections, httpx, open_balanced_transport
+from ._flavour import BalancedTransport, _connections, httpx, open_balanced_transport
+from ._helpers import static
 
 STREAMS = 10
 LOSSES = 3 * STREAMS
@@ -31,18 +33,6 @@ LOSSES = 3 * STREAMS
 pytestmark = pytest.mark.skipif(
     not _connections.resets_streams(), reason="this httpcore has no hook"
 )
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def trusting(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ca.configure_trust(context)
-    return context
 
 
 @pytest.fixture
@@ -57,6 +47,20 @@ async def discovery(
         yield update
 
 
+@asynccontextmanager
+async def h2_client(
+    updates: AsyncIterator[Update], trusting: ssl.SSLContext, **options: Any
+) -> AsyncIterator[tuple[BalancedTransport, httpx.AsyncClient]]:
+    """A client over HTTP/2 to ``api.test`` through the balanced transport."""
+    async with (
+        open_balanced_transport(
+            {"api.test:443": updates}, verify=trusting, http2=True, **options
+        ) as transport,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        yield transport, client
+
+
 def connections(backend: Backend) -> int:
     """The connections a backend was reached on."""
     return len({seen.client for seen in backend.seen})
@@ -68,10 +72,7 @@ async def test_cancelled_requests_leave_no_stream_open(
     server = Backend("a")
     async with (
         open_backends(server, certificate=certificate, max_streams=STREAMS),
-        open_balanced_transport(
-            {"api.test:443": _static([server.address])}, verify=trusting, http2=True
-        ) as transport,
-        httpx.AsyncClient(transport=transport) as client,
+        h2_client(static([server.address]), trusting) as (_, client),
     ):
         # The connection first: httpcore's own set-up of an HTTP/2 connection breaks if
         # cancelled midway (its stream count is left wrong), which no reset can mend.
@@ -94,10 +95,7 @@ async def test_responses_closed_unread_give_their_window_back(
     server = Backend("a")
     async with (
         open_backends(server, certificate=certificate, max_streams=STREAMS),
-        open_balanced_transport(
-            {"api.test:443": _static([server.address])}, verify=trusting, http2=True
-        ) as transport,
-        httpx.AsyncClient(transport=transport) as client,
+        h2_client(static([server.address]), trusting) as (_, client),
     ):
         for _ in range(LOSSES):
             async with client.stream("GET", "https://api.test/?size=1000000") as response:
@@ -116,17 +114,13 @@ async def test_hedges_that_lose_do_not_wedge_the_slow_endpoint(
     send, receive = trio.open_memory_channel[Update](math.inf)
     async with open_backends(slow, fast, certificate=certificate, max_streams=STREAMS):
         send.send_nowait(Reset([(slow.address, None), (fast.address, None)]))
-        async with (
-            open_balanced_transport(
-                {"api.test:443": discovery(receive)},
-                verify=trusting,
-                http2=True,
-                hedging=Hedging(delay=0.05, max_attempts=2),
-                # Load-blind: half the first copies go to the slow endpoint.
-                new_pool=RoundRobinPool,
-            ) as transport,
-            httpx.AsyncClient(transport=transport) as client,
-        ):
+        async with h2_client(
+            discovery(receive),
+            trusting,
+            hedging=Hedging(delay=0.05, max_attempts=2),
+            # Load-blind: half the first copies go to the slow endpoint.
+            new_pool=RoundRobinPool,
+        ) as (_, client):
             async with trio.open_nursery() as nursery:
                 for _ in range(3 * LOSSES):
                     nursery.start_soon(_expect_ok, client, "https://api.test/")
@@ -153,15 +147,11 @@ async def test_a_wedged_connection_fails_its_endpoint_which_is_made_anew(
     send, receive = trio.open_memory_channel[Update](math.inf)
     async with open_backends(a, b, certificate=certificate, max_streams=STREAMS):
         send.send_nowait(Reset([(a.address, None)]))
-        async with (
-            open_balanced_transport(
-                {"api.test:443": discovery(receive)},
-                verify=trusting,
-                http2=True,
-                new_pool=RoundRobinPool,  # takes a back as soon as it is ready
-            ) as transport,
-            httpx.AsyncClient(transport=transport) as client,
-        ):
+        async with h2_client(
+            discovery(receive),
+            trusting,
+            new_pool=RoundRobinPool,  # takes a back as soon as it is ready
+        ) as (transport, client):
             for _ in range(STREAMS):  # a's one connection is wedged now
                 with trio.move_on_after(0.05):
                     await client.get("https://api.test/?delay=5")
@@ -181,11 +171,3 @@ async def _expect_ok(client: httpx.AsyncClient, url: str) -> None:
     with trio.fail_after(10):
         response = await client.get(url)
     assert response.status_code == 200
-
-
-def _static(addresses: list[tuple[str, int]]) -> Any:
-    async def stream() -> AsyncIterator[Update]:
-        yield Reset([(address, None) for address in addresses])
-        await trio.sleep_forever()
-
-    return stream()

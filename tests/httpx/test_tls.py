@@ -13,19 +13,6 @@ from ._flavour import Authority, httpx, open_balanced_transport
 from ._helpers import Resolver
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def trusting(ca: trustme.CA) -> ssl.SSLContext:
-    """A client context that trusts only the test CA, and checks host names."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ca.configure_trust(context)
-    return context
-
-
 def causes(error: BaseException) -> list[BaseException]:
     """``error`` and what is behind it: causes, contexts, and errors passed as arguments."""
     chain: list[BaseException] = []

@@ -64,7 +64,7 @@ class Backend:
 
     async def app(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         assert scope["type"] == "http", f"unexpected ASGI scope {scope['type']!r}"
         body = b""
@@ -109,7 +109,8 @@ class Backend:
                 task_status.started()
 
 
-async def _lifespan(receive: Any, send: Any) -> None:
+async def lifespan(receive: Any, send: Any) -> None:
+    """Answer an ASGI server's lifespan messages until it shuts down."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
