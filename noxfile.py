@@ -184,22 +184,12 @@ def _run_suite(session: nox.Session, library: str, version: str, source: Path, t
     work = Path(session.create_tmp()).resolve()
     failed: dict[str, set[str]] = {}
     totals: dict[str, int] = {}
-    # Every test, network ones too; but not the one that dials 10.255.255.1, a private
-    # address that must not answer, unless asked (the transport's own tests check connect
-    # timeouts on loopback).
-    deselect = []
-    if not os.environ.get("TRIO_POOL_HTTPX_SUITE_PRIVATE"):
-        deselect = ["--deselect", f"{tests}/test_timeouts.py::test_connect_timeout"]
-        session.log(
-            f"{tests}/test_timeouts.py::test_connect_timeout deselected: it dials a private "
-            "address (TRIO_POOL_HTTPX_SUITE_PRIVATE=1 runs it)"
-        )
     for mode in ("plain", "balanced"):
         report = work / f"{library}-{mode}.xml"
         with session.chdir(source):
             session.run(
                 "python", "-m", "pytest", "-p", "tools.httpx_suite", "-p", "no:cacheprovider",
-                "-q", "-m", "", *deselect, f"--junit-xml={report}", *(session.posargs or [tests]),
+                "-q", "-m", "", f"--junit-xml={report}", *(session.posargs or [tests]),
                 env={
                     "TRIO_POOL_HTTPX_SUITE": mode,
                     "TRIO_POOL_HTTPX_SUITE_LIBRARY": library,
