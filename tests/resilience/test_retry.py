@@ -17,6 +17,7 @@ from trio_pool import (
     DispatchTimeoutError,
     FailFastError,
     PoolClosedError,
+    PoolError,
     Remove,
     RetryBudget,
     RetryPolicy,
@@ -493,6 +494,26 @@ async def test_a_retry_the_queue_cannot_send_delivers_the_last_response_open(
         assert response.closed == 0, "kept open while the retry was on its way"
         assert setup.endpoints.sent_to("x") == ["a"]
         assert setup.metric("retries_total") == 1
+
+
+class NestedError(PoolError):
+    """What an endpoint that is itself a balancer of some kind raises."""
+
+
+async def test_a_pool_error_an_endpoint_raises_is_judged_like_any_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Only the queue's own refusals are never retried; an endpoint's error is its
+    # outcome, which retry_on judges, whatever its type.
+    policy = RetryPolicy(attempts=2, retry_on=lambda o: isinstance(o, NestedError), backoff=AT_ONCE)
+    async with open_queue("ab", retry=policy, pool="round_robin") as setup:
+        setup.endpoints.handles["a"].call_error = NestedError("a's own pool is empty")
+        for n in range(4):
+            response = await setup.queue.call(n)
+            assert response.address == "b"
+        retried = [n for n in range(4) if setup.endpoints.sent_to(n) == ["a", "b"]]
+        assert retried, "round robin sent some to a first"
+        assert setup.metric("retries_total") == len(retried)
 
 
 @pytest.mark.parametrize("pool", list(POOLS))

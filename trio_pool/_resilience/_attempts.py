@@ -264,10 +264,12 @@ class Resilience(Generic[Req, Rsp]):
         first = attempt == 1 and copy == 0
         try:
             bound, address = await self._bind(request, wait.left(), tried, first)
-        except DispatchTimeoutError as exc:
-            return self._failed(wait.timed_out(exc))
+        except PoolError as exc:  # the queue's own refusal
+            if isinstance(exc, DispatchTimeoutError):
+                exc = wait.timed_out(exc)
+            return _refused(exc)
         except Exception as exc:
-            return self._failed(exc)
+            return self._failed(exc)  # the pool's call raised at once: the request's error
         if copy == 0:
             # Hedges wait while the first copy runs: only the first copy's wait is the
             # call's.
@@ -276,7 +278,7 @@ class Resilience(Generic[Req, Rsp]):
             if address in tried and copy == 0 and attempt > 1 and self._distinct():
                 # No endpoint the request has not tried was ready: the retry is not sent.
                 close_unawaited(bound)
-                return Outcome(None, True, False, False, real=False)
+                return _refused(None)
             tried.add(address)
         if copy == 0:
             await last.release()
@@ -302,9 +304,6 @@ class Resilience(Generic[Req, Rsp]):
         return self._retry is not None and self._retry.distinct_endpoints
 
     def _failed(self, error: Exception) -> Outcome:
-        if isinstance(error, PoolError):
-            # The queue's own refusal; a PoolError of another kind is one too.
-            return Outcome(error, True, False, False, real=False)
         if isinstance(error, NEVER_RETRIED):
             return Outcome(error, True, False, False)
         retry = self._retry
@@ -315,6 +314,13 @@ class Resilience(Generic[Req, Rsp]):
         except Exception as exc:
             return Outcome(exc, True, False, True)
         return Outcome(error, True, worth_retry, False)
+
+
+def _refused(error: Exception | None) -> Outcome:
+    """The outcome of an attempt the queue did not send: its own error (a
+    `trio_pool.PoolError`), or ``None`` for a retry that had no endpoint left to go to.
+    Never retried, and not real: a call gets its last real outcome instead, if any."""
+    return Outcome(error, True, False, False, real=False)
 
 
 @attrs.define(eq=False, slots=True)
