@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["check_seconds", "non_negative", "positive"]
+__all__ = ["check_flag", "check_seconds", "non_negative", "positive"]
 
 
 def _number(attribute: attrs.Attribute[Any], value: object) -> float:
@@ -39,3 +39,10 @@ def check_seconds(name: str, value: object, *, infinite: bool = False) -> float:
         finite = "" if infinite else " and finite"
         raise ValueError(f"{name} must be > 0{finite}, got {value!r}")
     return float(value)
+
+
+def check_flag(name: str, value: object) -> bool:
+    """``value`` as a flag: a ``bool`` and nothing else (not a truthy object)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return value

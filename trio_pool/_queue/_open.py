@@ -13,7 +13,7 @@ from .._nursery import raise_single
 from .._pool import Pool
 from .._resilience import Hedging, RetryPolicy
 from .._update import Update
-from .._validate import check_seconds
+from .._validate import check_flag, check_seconds
 from ._backlog import Backlog
 from ._dispatch import describe_pool
 from ._gate import Gate
@@ -122,8 +122,7 @@ async def open_pool_queue(
         raise TypeError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
     if hedging is not None and not isinstance(hedging, Hedging):
         raise TypeError(f"hedging must be a Hedging or None, got {type(hedging).__name__}")
-    if not isinstance(wait_for_ready, bool):
-        raise TypeError(f"wait_for_ready must be a bool, got {wait_for_ready!r}")
+    check_flag("wait_for_ready", wait_for_ready)
 
     send, receive = trio.open_memory_channel[Message[Req, Rsp]](capacity)
     gate = Gate(failfast_timeout, metrics, partial(describe_pool, pool))

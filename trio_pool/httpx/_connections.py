@@ -29,22 +29,20 @@ a cancellation of its first request (a hedge given up) cuts in the middle:
   the set-up closes the connection, and a second request already waiting on it then sets
   it up again, failing with h2's ``ProtocolError``, not an httpx error.
 
-This pool's connections take a free permit without a checkpoint, send their preface
-shielded from cancellation (a write, bounded by the request's write timeout: a
-cancellation waits for the set-up, then takes effect), and refuse the requests that
-waited for a set-up that failed (``ConnectionNotAvailable``, httpcore's own way to say
-so), which the pool sends to another connection.
-
 And two of httpcore's connections, which leave a socket to the garbage collector: a
 connection counts as closed, and the pool drops it unclosed, once any request on it was
 cancelled or failed before the connection was made, even while another request is
 connecting it (the connection is then made, used, and never closed); and a request that
-waited while the connecting failed connects it again. Here a connection being made is
-never counted closed, idle or expired, and one whose making failed refuses the requests
-still waiting on it (``ConnectionNotAvailable``, httpcore's own way to say so), which the
-pool sends to another connection.
+waited while the connecting failed connects it again.
 
-Both rely on private names of httpcore (and httpcore2, which has the same flaws and the
+This pool's HTTP/2 connections take a free permit without a checkpoint and send their
+preface shielded from cancellation (a write, bounded by the request's write timeout: a
+cancellation waits for the set-up, then takes effect). A connection being made is never
+counted closed, idle or expired. A connection whose making or set-up failed refuses the
+requests still waiting on it (``ConnectionNotAvailable``, httpcore's own way to say so),
+which the pool sends to another connection.
+
+All of it relies on private names of httpcore (and httpcore2, which has the same flaws and the
 same names): if a version lacks them, the pool says so in a log line and runs as
 httpcore's own, and the endpoint falls back on its own guard (a request that finds the
 connection wedged fails the endpoint, which is made anew).

@@ -28,7 +28,7 @@ from .._queue import PoolQueue, PoolQueueStatistics
 from .._resilience import Hedging, RetryPolicy
 from .._runtime import require_trio
 from .._update import Update
-from .._validate import check_seconds
+from .._validate import check_flag, check_seconds
 from ._authority import Authority, AuthorityKey, Resolve, discovery_for, key_of
 from ._balancer import Balancer
 from ._discovery import WatchedDiscovery
@@ -592,8 +592,7 @@ def open_balanced_transport(
         failure_statuses=failure_statuses,
     )
     failfast_timeout = check_seconds("failfast_timeout", failfast_timeout, infinite=True)
-    if not isinstance(wait_for_ready, bool):
-        raise TypeError(f"wait_for_ready must be a bool, got {wait_for_ready!r}")
+    check_flag("wait_for_ready", wait_for_ready)
     idle_timeout = check_seconds("idle_timeout", idle_timeout, infinite=True)
     for name, count in (("capacity", capacity), ("connect_retries", connect_retries)):
         if name == "connect_retries" and count is None:
