@@ -9,7 +9,6 @@ receives it (before any delay), so a request that times out on the client still 
 
 from __future__ import annotations
 
-import math
 import os
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -17,11 +16,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
-import hypercorn.config
 import hypercorn.trio
 import trio
 
-from ..support.http_servers import lifespan
+from ..support.http_servers import lifespan, server_config
 
 Route = tuple[str, str]
 """``(method, path)``, say ``("POST", "/v1/chat/completions")``."""
@@ -93,21 +91,12 @@ class ScriptedServer:
         await send({"type": "http.response.body", "body": b""})
 
 
-def _config() -> hypercorn.config.Config:
-    config = hypercorn.config.Config()
-    config.bind = ["127.0.0.1:0"]
-    config.loglevel = "WARNING"
-    config.accesslog = None
-    config.keep_alive_timeout = math.inf  # the client, not the server, ends connections
-    return config
-
-
 @asynccontextmanager
 async def serve(routes: Mapping[Route, Sequence[Reply]]) -> AsyncIterator[ScriptedServer]:
     """Serve ``routes`` on a free loopback port for the duration of the block."""
     server = ScriptedServer({route: list(script) for route, script in routes.items()})
     async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(hypercorn.trio.serve, server.app, _config())
+        binds: list[str] = await nursery.start(hypercorn.trio.serve, server.app, server_config())
         server.port = int(binds[0].rsplit(":", 1)[1])
         yield server
         nursery.cancel_scope.cancel()
