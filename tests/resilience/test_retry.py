@@ -444,6 +444,32 @@ async def test_cancelled_during_the_backoff_nothing_more_is_sent(
         assert setup.endpoints.calls() == 1
 
 
+@pytest.mark.parametrize("backoff", [100.0, 1e300])
+async def test_a_queue_that_closes_during_the_backoff_ends_the_wait(
+    autojump_clock: trio.testing.MockClock, backoff: float
+) -> None:
+    # A caller that outlives the block (its own nursery) waits for no retry that can
+    # never be sent: it gets the outcome it has, when the queue closes.
+    policy = RetryPolicy(backoff=Backoff(initial=backoff, maximum=backoff, jitter=0))
+    outcomes: list[BaseException] = []
+
+    async def caller(queue: Any) -> None:
+        try:
+            await queue.call("x")
+        except ConnectionError as exc:
+            outcomes.append(exc)
+
+    async with trio.open_nursery() as callers, open_queue("a", retry=policy) as setup:
+        setup.endpoints.handles["a"].call_error = ConnectionError("down")
+        callers.start_soon(caller, setup.queue)
+        await trio.sleep(1)
+        assert outcomes == [], "in its backoff"
+        left = trio.current_time()
+    assert trio.current_time() == left
+    assert [str(e) for e in outcomes] == ["down"], "the endpoint's error, not a closed queue"
+    assert setup.endpoints.calls() == 1
+
+
 async def test_a_retry_prefers_untried_endpoints_even_when_they_are_busier(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

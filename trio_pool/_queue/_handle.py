@@ -80,6 +80,7 @@ class PoolQueue(Generic[Req, Rsp]):
                 self._metrics,
                 trio.current_time(),
                 self._dispatch.elsewhere,
+                self._gate.wait_closed,
             )
 
     async def call(self, request: Req, *, dispatch_timeout: float | None = None) -> Rsp:

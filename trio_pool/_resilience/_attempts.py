@@ -91,6 +91,7 @@ class Resilience(Generic[Req, Rsp]):
     _latency: LatencyWindow | None
     _rng: random.Random
     _elsewhere: Callable[[AbstractSet[Hashable]], bool]
+    _closed: Callable[[], Awaitable[object]]
 
     @classmethod
     def open(
@@ -101,10 +102,12 @@ class Resilience(Generic[Req, Rsp]):
         metrics: ResilienceMetrics,
         now: float,
         elsewhere: Callable[[AbstractSet[Hashable]], bool] = lambda avoid: True,
+        closed: Callable[[], Awaitable[object]] = trio.sleep_forever,
     ) -> Resilience[Req, Rsp]:
         """The resilience of a new queue at Trio time ``now``: empty balances.
         ``elsewhere(avoid)`` says whether an endpoint outside ``avoid`` is ready now
-        (``True`` if the pool cannot tell)."""
+        (``True`` if the pool cannot tell); ``closed()`` returns once the queue is
+        closed, which ends a retry's backoff."""
         latency = None
         if hedging is not None and hedging.delay is None:
             latency = LatencyWindow(hedging.percentile)
@@ -119,6 +122,7 @@ class Resilience(Generic[Req, Rsp]):
             latency,
             rng,
             elsewhere,
+            closed,
         )
 
     # -- what the queue's statistics show ------------------------------------------------
@@ -194,7 +198,10 @@ class Resilience(Generic[Req, Rsp]):
                 self._metrics.retries.inc()
                 wait.spend(backoff)
                 if backoff > 0:
-                    await trio.sleep(backoff)
+                    # A queue that closes meanwhile sends no retry: the retry fails
+                    # at once, and the caller gets the outcome it has.
+                    with trio.move_on_after(backoff):
+                        await self._closed()
                 attempt += 1
         except BaseException:
             # Cancelled, or a hook of the policy raised (that is the outcome then): a

@@ -82,7 +82,9 @@ class RetryPolicy:
     retry that the queue could not send (its own errors: every endpoint failing, a
     dispatch timeout; or, with ``distinct_endpoints``, no other endpoint ready) is not
     that outcome: the caller gets the last one an endpoint gave, the response of which
-    is kept open until the retry is sent.
+    is kept open until the retry is sent. A queue that closes while a call waits its
+    backoff (a caller outliving the block) ends the wait: the call gets that outcome at
+    once.
 
     `FailFastError`, `PoolClosedError` and `DispatchTimeoutError` are never retried,
     nor is anything but an ``Exception`` (``trio.Cancelled`` above all). A response
